@@ -1,0 +1,115 @@
+"""`create_api`: one FastAPI app per Conveyor app, mountable inside any ASGI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from ..app import Conveyor
+from ..errors import (
+    BackendError,
+    BackendUnavailable,
+    ConfigurationError,
+    InvalidStateTransition,
+    JobNotFound,
+    PayloadError,
+    UnknownJobType,
+)
+from .auth import AuthConfig, Authenticator
+from .context import ApiContext
+from .routes_jobs import job_routes
+from .routes_seeds import seed_routes
+from .routes_system import system_routes
+from .service import Jobs
+from .tokens import TokenStorage, TokenStore, default_auth_db
+
+log = logging.getLogger("conveyor.api")
+
+UNPROCESSABLE = 422  # named _ENTITY or _CONTENT depending on the Starlette version
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (JobNotFound, status.HTTP_404_NOT_FOUND),
+    (InvalidStateTransition, status.HTTP_409_CONFLICT),
+    (UnknownJobType, UNPROCESSABLE),
+    (PayloadError, UNPROCESSABLE),
+    (ConfigurationError, UNPROCESSABLE),
+]
+
+
+def create_api(
+    app: Conveyor,
+    *,
+    auth: AuthConfig | TokenStorage | None = None,
+    events_interval: float = 0.5,
+    title: str = "Conveyor",
+) -> FastAPI:
+    """The HTTP API of `app`.
+
+    `auth` is where tokens are checked: an `AuthConfig`, a token storage, or
+    None for a `TokenStore` at the default place (`CONVEYOR_AUTH_DB`, else
+    beside the SQLite jobs file, else the working directory).
+    `events_interval` is how often (seconds) `/api/events` polls the backend.
+    """
+    if events_interval <= 0:
+        raise ConfigurationError("events_interval must be > 0 seconds")
+    if auth is None:
+        auth = TokenStore(default_auth_db(app.settings.url))
+    config = auth if isinstance(auth, AuthConfig) else AuthConfig(tokens=auth)
+    ctx = ApiContext(app=app, auth=Authenticator(config), jobs=Jobs(app), events_interval=events_interval)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.close()  # the backend of this loop; only runs when this app is the top-level one
+
+    api = FastAPI(
+        title=title,
+        version=_version(),
+        description="Watch and steer Conveyor jobs. Every endpoint but /healthz and /readyz needs"
+        " `Authorization: Bearer <token>` (see `conveyor tokens create`).",
+        lifespan=lifespan,
+    )
+    for error, code in _STATUS:
+        api.add_exception_handler(error, _reply(code))
+    api.add_exception_handler(BackendUnavailable, _backend_failed(status.HTTP_503_SERVICE_UNAVAILABLE))
+    api.add_exception_handler(BackendError, _backend_failed(status.HTTP_500_INTERNAL_SERVER_ERROR))
+    api.include_router(seed_routes(ctx))
+    api.include_router(job_routes(ctx))
+    api.include_router(system_routes(ctx))
+    # The web dashboard (conveyor.dashboard) shares this app's tokens and failed-login brake.
+    from ..dashboard import DashboardConfig, create_dashboard
+
+    dashboard_config = DashboardConfig(events_interval=events_interval)
+    api.mount("/dashboard", create_dashboard(app, auth=ctx.auth, config=dashboard_config))
+    return api
+
+
+def _reply(code: int) -> Handler:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc) or type(exc).__name__}, status_code=code)
+
+    return handler
+
+
+def _backend_failed(code: int) -> Handler:
+    """Storage errors are logged in full but answered vaguely: they can name files and hosts."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        detail = "the job backend is unavailable" if code == 503 else "the job backend failed"
+        return JSONResponse({"detail": detail}, status_code=code)
+
+    return handler
+
+
+def _version() -> str:
+    try:
+        return version("conveyor-jobs")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"

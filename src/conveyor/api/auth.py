@@ -1,0 +1,161 @@
+"""Who is calling: bearer tokens, scopes, tenant binding, and a brake on guessing tokens.
+
+A tenant-bound caller must not learn that other tenants exist: their jobs
+answer 404 exactly like ids that were never issued, and listings and counts
+are narrowed to the caller's tenant before they reach the backend.
+"""
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..backends.base import JobFilter
+from ..clock import Clock, SystemClock
+from ..job import Job
+from .tokens import Scope, TokenInfo, TokenStorage
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Where tokens live and how hard repeated failures are braked.
+
+    After `max_failures` failed attempts from one client address within
+    `window` seconds, that address is refused (429) for `lockout` seconds,
+    doubling with every further failure up to `max_lockout`.
+    """
+
+    tokens: TokenStorage
+    clock: Clock = field(default_factory=SystemClock)
+    max_failures: int = 5
+    window: float = 60.0
+    lockout: float = 2.0
+    max_lockout: float = 900.0
+    max_tracked_clients: int = 10_000
+
+
+@dataclass
+class _Client:
+    failures: deque[float] = field(default_factory=deque)
+    blocked_until: float = 0.0
+
+
+class FailureThrottle:
+    """Per-address memory of failed authentications, bounded in size."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self._config = config
+        self._clients: dict[str, _Client] = {}
+
+    def blocked_for(self, address: str) -> float:
+        client = self._clients.get(address)
+        if client is None:
+            return 0.0
+        return max(0.0, client.blocked_until - self._config.clock.now())
+
+    def record_failure(self, address: str) -> None:
+        config = self._config
+        now = config.clock.now()
+        client = self._clients.setdefault(address, _Client())
+        client.failures.append(now)
+        while client.failures and client.failures[0] <= now - config.window:
+            client.failures.popleft()
+        excess = len(client.failures) - config.max_failures
+        if excess >= 0:
+            client.blocked_until = now + min(config.max_lockout, config.lockout * 2**excess)
+        self._forget_old(now)
+
+    def _forget_old(self, now: float) -> None:
+        if len(self._clients) <= self._config.max_tracked_clients:
+            return
+        horizon = now - self._config.window
+        for address, client in list(self._clients.items()):
+            if client.blocked_until <= now and (not client.failures or client.failures[-1] <= horizon):
+                del self._clients[address]
+        while len(self._clients) > self._config.max_tracked_clients:
+            del self._clients[next(iter(self._clients))]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated request's token, and what it may see."""
+
+    token: TokenInfo
+
+    @property
+    def tenant(self) -> str | None:
+        return self.token.tenant
+
+    def sees(self, job: Job) -> bool:
+        return self.tenant is None or job.tenant == self.tenant
+
+    def narrow(self, job_filter: JobFilter) -> JobFilter | None:
+        """The filter limited to the caller's tenant; None if it asks for another tenant's jobs."""
+        if self.tenant is None:
+            return job_filter
+        if job_filter.tenant not in (None, self.tenant):
+            return None
+        return replace(job_filter, tenant=self.tenant)
+
+
+Dependency = Callable[..., Awaitable[Caller]]
+
+
+class Authenticator:
+    """Builds the FastAPI dependencies that guard each endpoint."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self.config = config
+        self.throttle = FailureThrottle(config)
+        self._bearer = HTTPBearer(
+            auto_error=False,
+            scheme_name="token",
+            description="A token from `conveyor tokens create`, sent as `Authorization: Bearer <token>`.",
+        )
+
+    def require(self, scope: Scope, *, untenanted: bool = False) -> Dependency:
+        """A dependency admitting tokens of `scope` or above (and only unbound ones if `untenanted`)."""
+        bearer = self._bearer
+
+        async def caller(
+            request: Request,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ) -> Caller:
+            token = await self._authenticate(request, credentials)
+            if not token.scope.allows(scope):
+                raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs a token with scope {scope}")
+            if untenanted and token.tenant is not None:
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN, "this covers every tenant; use a token not bound to a tenant"
+                )
+            return Caller(token)
+
+        return caller
+
+    async def _authenticate(
+        self, request: Request, credentials: HTTPAuthorizationCredentials | None
+    ) -> TokenInfo:
+        address = request.client.host if request.client else "unknown"
+        wait = self.throttle.blocked_for(address)
+        if wait > 0:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "too many failed authentications from this address; try again later",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+        if credentials is None:
+            raise _unauthorized("missing bearer token")
+        token = await asyncio.to_thread(self.config.tokens.verify, credentials.credentials)
+        if token is None:
+            self.throttle.record_failure(address)
+            raise _unauthorized("invalid or revoked token")
+        return token
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})

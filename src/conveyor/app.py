@@ -1,0 +1,367 @@
+"""`Conveyor`: the job registry, the settings, and the backend for the running loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .backends import backend_from_url
+from .backends.base import Backend, EnqueueResult, JobFilter, JobPage, RetentionParams, WorkerInfo
+from .backoff import Backoff, as_backoff
+from .clock import Clock, SystemClock
+from .errors import ConfigurationError, InvalidStateTransition, JobNotFound, PayloadError, UnknownJobType
+from .job import (
+    PRIORITY_NORMAL,
+    AttemptError,
+    DedupMode,
+    FailurePolicy,
+    Job,
+    JobOptions,
+    JobState,
+    LogLine,
+    NewJob,
+    check_name,
+    check_priority,
+    new_job_id,
+)
+from .jobtype import JobType, Registrar
+from .limits import Breaker, RateLimit
+from .orchestration import Orchestration
+from .portal import Portal
+from .schedules import Schedule
+from .settings import Settings
+from .stats import Stats
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+
+class Conveyor(Orchestration):
+    """One application: its job types and where its jobs live.
+
+    No global state: two apps in one process (say, on two databases) never
+    share a registry or a connection.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        backend_factory: Callable[[], Backend] | None = None,
+        **settings: Any,
+    ) -> None:
+        self.settings = Settings.load(url=url, **settings)
+        self.clock: Clock = clock or SystemClock()
+        self._backend_factory = backend_factory or (lambda: backend_from_url(self.settings.url))
+        self._registry: dict[str, JobType[Any, Any]] = {}
+        self._backends: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Backend] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._portal: Portal | None = None
+        self._schedules: dict[str, Schedule] = {}
+
+    def __repr__(self) -> str:
+        return f"Conveyor({self.settings.url!r}, {len(self._registry)} job types)"
+
+    # registry ---------------------------------------------------------------------------
+
+    def job(
+        self,
+        name: str,
+        *,
+        queue: str = "default",
+        priority: int = PRIORITY_NORMAL,
+        attempts: int = 4,
+        backoff: Backoff | Sequence[float] | None = None,
+        timeout: float | None = None,
+        rate_limit: RateLimit | None = None,
+        group_concurrency: int | None = None,
+        breaker: Breaker | None = None,
+    ) -> Registrar:
+        """Register a handler. `attempts` counts every try: 4 = the first run and 3 retries."""
+        check_name("job type", name)
+        check_name("queue", queue)
+        check_priority(priority)
+        if attempts < 1:
+            raise ConfigurationError(f"attempts must be >= 1 for {name!r}")
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds for {name!r}")
+        if group_concurrency is not None and group_concurrency < 1:
+            raise ConfigurationError(f"group_concurrency must be >= 1 for {name!r}")
+        policy = as_backoff(backoff)
+
+        def register(fn: Callable[..., Any]) -> JobType[Any, Any]:
+            if name in self._registry:
+                raise ConfigurationError(f"job type {name!r} is already registered")
+            job_type: JobType[Any, Any] = JobType(
+                self,
+                fn,
+                name=name,
+                queue=queue,
+                priority=priority,
+                attempts=attempts,
+                backoff=policy,
+                timeout=timeout,
+                rate_limit=rate_limit,
+                group_concurrency=group_concurrency,
+                breaker=breaker,
+            )
+            self._registry[name] = job_type
+            return job_type
+
+        return Registrar(register)
+
+    def job_type(self, name: str) -> JobType[Any, Any]:
+        try:
+            return self._registry[name]
+        except KeyError:
+            known = ", ".join(sorted(self._registry)) or "none"
+            raise UnknownJobType(f"unknown job type {name!r} (registered: {known})") from None
+
+    @property
+    def job_types(self) -> Mapping[str, JobType[Any, Any]]:
+        return dict(self._registry)
+
+    @property
+    def queues(self) -> list[str]:
+        return sorted({t.queue for t in self._registry.values()} | {"default"})
+
+    # backend ----------------------------------------------------------------------------
+
+    async def backend(self) -> Backend:
+        """The backend for the running event loop, opened on first use."""
+        loop = asyncio.get_running_loop()
+        backend = self._backends.get(loop)
+        if backend is not None:
+            return backend
+        lock = self._opening.setdefault(loop, asyncio.Lock())
+        async with lock:
+            backend = self._backends.get(loop)
+            if backend is None:
+                backend = self._backend_factory()
+                await backend.open()
+                self._backends[loop] = backend
+        return backend
+
+    async def close(self) -> None:
+        backend = self._backends.pop(asyncio.get_running_loop(), None)
+        if backend is not None:
+            await backend.close()
+
+    def close_sync(self) -> None:
+        if self._portal is not None:
+            self._portal.call(self.close())
+            self._portal.close()
+            self._portal = None
+
+    async def __aenter__(self) -> Conveyor:
+        await self.backend()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _call_sync(self, coro: Any) -> Any:
+        if self._portal is None:
+            self._portal = Portal()
+        return self._portal.call(coro)
+
+    # producing --------------------------------------------------------------------------
+
+    def _new_job(
+        self,
+        job_type: JobType[Any, Any],
+        payload_json: str,
+        options: JobOptions,
+        now: float,
+        **links: Any,
+    ) -> NewJob:
+        run_at = options.run_at if options.run_at is not None else now + (options.delay or 0.0)
+        key = options.key
+        if key is None and (job_type.rate_limit is not None or job_type.breaker is not None):
+            key = job_type.name  # a type-wide limit or breaker when no finer key is given
+        return NewJob(
+            id=new_job_id(),
+            type=job_type.name,
+            queue=check_name("queue", options.queue) if options.queue else job_type.queue,
+            payload_json=payload_json,
+            state=JobState.SCHEDULED if run_at > now else JobState.PENDING,
+            priority=options.priority if options.priority is not None else job_type.priority,
+            max_attempts=options.attempts if options.attempts is not None else job_type.attempts,
+            run_at=run_at,
+            created_at=now,
+            dedup_key=options.dedup_key,
+            tenant=options.tenant,
+            user_id=options.user_id,
+            tags=tuple(str(t) for t in options.tags),
+            timeout=options.timeout if options.timeout is not None else job_type.timeout,
+            failure_policy=FailurePolicy(options.on_failure),
+            phase=options.phase,
+            weight=float(options.weight),
+            key=key,
+            rate_limit=job_type.rate_limit.limit if job_type.rate_limit else None,
+            rate_per=job_type.rate_limit.per if job_type.rate_limit else None,
+            group=options.group,
+            group_limit=job_type.group_concurrency if options.group else None,
+            dedup=DedupMode(options.dedup),
+            dedup_until=now + options.dedup_ttl if options.dedup_ttl else None,
+            **links,
+        )
+
+    async def enqueue(
+        self, name: str, payload: Mapping[str, Any] | None = None, options: JobOptions | None = None
+    ) -> Job:
+        """Enqueue by type name; with a dedup key, returns the live job that already holds it."""
+        job_type = self.job_type(name)
+        options = options or JobOptions()
+        payload_json = job_type.signature.dump(payload or {}, limit=self.settings.max_payload_bytes)
+        new = self._new_job(job_type, payload_json, options, self.clock.now())
+        backend = await self.backend()
+        (result,) = await backend.enqueue([new])
+        if result.created:
+            return _job_from_new(new)
+        existing = await backend.get(result.id)
+        if existing is None:  # finished and removed between the two calls
+            raise JobNotFound(f"job {result.id} holding dedup key {new.dedup_key!r} vanished")
+        return existing
+
+    def enqueue_sync(
+        self, name: str, payload: Mapping[str, Any] | None = None, options: JobOptions | None = None
+    ) -> Job:
+        job: Job = self._call_sync(self.enqueue(name, payload, options))
+        return job
+
+    async def enqueue_many(
+        self,
+        name: str,
+        payloads: Iterable[Mapping[str, Any]],
+        options: JobOptions | None = None,
+    ) -> list[str]:
+        """Bulk enqueue in one backend call; returns ids in order (existing ids for dedup hits)."""
+        job_type = self.job_type(name)
+        options = options or JobOptions()
+        if options.dedup_key is not None:
+            raise PayloadError("one dedup_key cannot apply to many jobs; enqueue them one by one")
+        limit = self.settings.max_payload_bytes
+        now = self.clock.now()
+        jobs = []
+        for index, payload in enumerate(payloads):
+            try:
+                payload_json = job_type.signature.dump(payload, limit=limit)
+            except PayloadError as exc:
+                raise PayloadError(f"job #{index}: {exc}") from None
+            jobs.append(self._new_job(job_type, payload_json, options, now))
+        if not jobs:
+            return []
+        results: list[EnqueueResult] = await (await self.backend()).enqueue(jobs)
+        return [r.id for r in results]
+
+    # reading ----------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job:
+        job = await (await self.backend()).get(job_id)
+        if job is None:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        return job
+
+    async def list_jobs(
+        self, job_filter: JobFilter | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> JobPage:
+        if not 1 <= limit <= 1000:
+            raise PayloadError("limit must be between 1 and 1000")
+        return await (await self.backend()).list_jobs(job_filter or JobFilter(), limit=limit, cursor=cursor)
+
+    async def job_errors(self, job_id: str) -> list[AttemptError]:
+        return await (await self.backend()).errors(job_id)
+
+    async def job_logs(self, job_id: str, *, limit: int = 1000) -> list[LogLine]:
+        return await (await self.backend()).logs(job_id, limit=limit)
+
+    async def workers(self) -> list[WorkerInfo]:
+        alive_since = self.clock.now() - max(self.settings.lease_seconds, 10.0)
+        return await (await self.backend()).workers(alive_since=alive_since)
+
+    async def stats(self, *, tenant: str | None = None) -> Stats:
+        backend = await self.backend()
+        return Stats(await backend.counts(tenant=tenant), await self.workers())
+
+    # steering ---------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> Job:
+        """Pending or scheduled: cancelled now. Running: the handler is told and stops cooperatively."""
+        job = await (await self.backend()).cancel(job_id, now=self.clock.now())
+        if job is None:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        if job.state in (JobState.COMPLETED, JobState.FAILED):
+            raise InvalidStateTransition(f"job {job_id} already {job.state.value}; nothing to cancel")
+        return job
+
+    async def retry(self, job_id: str) -> Job:
+        """Run a failed or cancelled job again, with a fresh attempt budget."""
+        before = await self.get_job(job_id)
+        if not before.state.is_finished or before.state is JobState.COMPLETED:
+            raise InvalidStateTransition(
+                f"job {job_id} is {before.display_state}; only failed or cancelled jobs can be retried"
+            )
+        job = await (await self.backend()).retry(job_id, now=self.clock.now())
+        if job is None:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        if job.state is not JobState.PENDING:
+            raise InvalidStateTransition(
+                f"job {job_id} is {job.state.value}; only failed or cancelled jobs can be retried"
+            )
+        return job
+
+    async def remove(self, job_id: str) -> None:
+        if not await (await self.backend()).remove(job_id):
+            raise JobNotFound(f"no job with id {job_id!r}")
+
+    async def pause(self, queue: str) -> None:
+        await (await self.backend()).pause(check_name("queue", queue))
+
+    async def resume(self, queue: str) -> None:
+        await (await self.backend()).resume(check_name("queue", queue))
+
+    async def cleanup(self, *, keep_last: int | None = None, max_age: float | None = None) -> int:
+        """Delete finished jobs beyond the retention; defaults come from the settings."""
+        keep_last = self.settings.retention_keep_last if keep_last is None else keep_last
+        max_age = self.settings.retention_max_age if max_age is None else max_age
+        if keep_last is None and max_age is None:
+            raise ConfigurationError("cleanup needs keep_last and/or max_age (or retention settings)")
+        if (keep_last is not None and keep_last < 0) or (max_age is not None and max_age < 0):
+            raise ConfigurationError("keep_last and max_age must not be negative")
+        params = RetentionParams(now=self.clock.now(), keep_last=keep_last, max_age=max_age)
+        return await (await self.backend()).cleanup(params)
+
+    def worker(self, **options: Any) -> Worker:
+        from .worker import Worker
+
+        return Worker(self, **options)
+
+
+def _job_from_new(new: NewJob) -> Job:
+    return Job(
+        id=new.id,
+        type=new.type,
+        queue=new.queue,
+        payload=json.loads(new.payload_json),
+        state=new.state,
+        priority=new.priority,
+        attempts=0,
+        max_attempts=new.max_attempts,
+        run_at=new.run_at,
+        created_at=new.created_at,
+        dedup_key=new.dedup_key,
+        tenant=new.tenant,
+        user_id=new.user_id,
+        tags=new.tags,
+        timeout=new.timeout,
+        parent_id=new.parent_id,
+    )

@@ -1,0 +1,56 @@
+-- -----------------------------------------------------------------------------
+-- Dedup modes beyond 'live' (see sqlite/dedup.py), for enqueue.lua. A job
+-- record's 9th and 10th items are its mode ('throttle' or 'debounce'; absent
+-- for 'live') and, for throttle, until when its key stays taken.
+local THROTTLE = B .. ':throttle' -- dedup key -> 'id|until': who took the key, finished or not
+
+-- A value of a job record's flat field/value list.
+local function record_field(flat, name)
+    for i = 1, #flat, 2 do
+        if flat[i] == name then return flat[i + 1] end
+    end
+end
+
+-- The job that took `dedup_key` with throttle less than its TTL ago (other than
+-- `job` itself, for a replayed call), or false. An expired entry is dropped.
+local function throttled(job, dedup_key)
+    if job[9] ~= 'throttle' then return false end
+    local entry = redis.call('HGET', THROTTLE, dedup_key)
+    if not entry then return false end
+    local sep = string.find(entry, '|', 1, true)
+    local holder, expires = string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
+    if tonumber(expires) > tonumber(record_field(job[7], 'created_at')) then
+        return holder ~= job[1] and holder
+    end
+    redis.call('HDEL', THROTTLE, dedup_key)
+    return false
+end
+
+local function take_throttle(job, dedup_key)
+    if job[9] == 'throttle' and job[10] ~= '' then
+        redis.call('HSET', THROTTLE, dedup_key, job[1] .. '|' .. job[10])
+    end
+end
+
+-- A debounced job met the waiting job `holder` with its key: the holder takes
+-- the new payload, run_at and state; it is (re)indexed through the `ready` and
+-- `scheduled` lists the enqueue script adds at its end. A running job is left alone.
+local function debounce(job, holder, ready, scheduled)
+    if job[9] ~= 'debounce' then return end
+    local key = job_key(holder)
+    local h = redis.call('HMGET', key, 'state', 'attempts', 'tenant', 'priority', 'seq')
+    if h[1] ~= 'pending' and h[1] ~= 'scheduled' then return end
+    local state, run_at = job[2], job[4]
+    redis.call('HSET', key, 'payload', record_field(job[7], 'payload'), 'run_at', run_at, 'state', state)
+    if state == h[1] and state == 'pending' then return end
+    redis.call('ZREM', INDEX[h[1]], holder)
+    count(h[1], h[2], h[3], -1)
+    count(state, h[2], h[3], 1)
+    if state == 'pending' then
+        ready[#ready + 1] = ready_score(h[4], h[5])
+        ready[#ready + 1] = holder
+    else
+        scheduled[#scheduled + 1] = run_at
+        scheduled[#scheduled + 1] = holder
+    end
+end

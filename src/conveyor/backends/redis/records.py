@@ -1,0 +1,205 @@
+"""Jobs as Redis hashes, and the JSON the Lua scripts read.
+
+Every value is a string. Times are written with `repr(float)`, which round-trips
+exactly; Lua never formats a float (its own conversion keeps 14 digits), so a
+stored run_at is exactly the engine's. Absent fields mean None.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from ...job import (
+    AttemptError,
+    BagEntry,
+    DedupMode,
+    FailurePolicy,
+    Job,
+    JobState,
+    LogLine,
+    NewJob,
+    PhaseSpec,
+    Progress,
+    ThenAction,
+)
+from ..base import ProgressUpdate, Settlement
+
+
+def num(value: float) -> str:
+    return repr(float(value))
+
+
+def _opt_float(value: str | None) -> float | None:
+    return None if value is None else float(value)
+
+
+PHASE = "ph:"  # hash fields "ph:<name>" -> "weight|total": the phases a job declared
+
+
+def new_job_record(job: NewJob, parent_queue: str | None = None) -> list[Any]:
+    """What enqueue.lua reads: the fields it indexes by, then the hash as a flat field/value list.
+
+    Built directly as a list: this runs once per job of every bulk enqueue. Flow
+    fields are written only when they differ from their defaults.
+    """
+    state, priority, run_at = job.state.value, str(job.priority), num(job.run_at)
+    flat = [
+        *("id", job.id, "type", job.type, "queue", job.queue, "payload", job.payload_json),
+        *("state", state, "priority", priority, "run_at", run_at),
+        *("max_attempts", str(job.max_attempts), "created_at", num(job.created_at)),
+    ]
+    for name, value in (
+        ("dedup_key", job.dedup_key),
+        ("tenant", job.tenant),
+        ("user_id", job.user_id),
+        ("parent_id", job.parent_id),
+    ):
+        if value is not None:
+            flat += (name, value)
+    if job.tags:
+        flat += ("tags", json.dumps(list(job.tags)))
+    if job.timeout is not None:
+        flat += ("timeout", num(job.timeout))
+    if job.parent_id is not None:
+        flat += ("parent_queue", parent_queue or job.queue)
+        if job.spawn_key is not None:
+            flat += ("spawn_key", job.spawn_key)
+    if job.failure_policy is not FailurePolicy.FAIL_PARENT:
+        flat += ("policy", job.failure_policy.value)
+    if job.phase is not None:
+        flat += ("phase", job.phase)
+    if job.weight != 1.0:
+        flat += ("weight", num(job.weight))
+    if job.then is not ThenAction.COMPLETE:
+        flat += ("then", job.then.value)
+    if job.key is not None:
+        flat += ("key", job.key)
+        if job.rate_limit is not None and job.rate_per is not None:
+            flat += ("rate_limit", str(job.rate_limit), "rate_per", num(job.rate_per))
+    if job.group is not None:
+        flat += ("group", job.group)
+        if job.group_limit is not None:
+            flat += ("group_limit", str(job.group_limit))
+    child = "" if job.parent_id is None else "1"
+    record = [job.id, state, priority, run_at, job.dedup_key or "", job.tenant or "", flat, child]
+    if job.dedup is not DedupMode.LIVE:
+        record += (job.dedup.value, "" if job.dedup_until is None else num(job.dedup_until))
+    return record
+
+
+def error_json(error: AttemptError) -> str:
+    return json.dumps(asdict(error))
+
+
+def error_from_json(text: str) -> AttemptError:
+    return AttemptError(**json.loads(text))
+
+
+def settlement_fields(s: Settlement) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "kind": s.kind.value,
+        "id": s.job_id,
+        "worker": s.worker_id,
+        "attempt": s.attempt,
+    }
+    if s.result_json is not None:
+        fields["result"] = s.result_json
+    if s.error is not None:
+        fields["error"] = error_json(s.error)
+    if s.run_at is not None:
+        fields["run_at"] = num(s.run_at)
+    if s.then is not None:
+        fields["then"] = s.then.value
+    return fields
+
+
+def progress_fields(u: ProgressUpdate) -> dict[str, str]:
+    fields = {"id": u.job_id}
+    if u.percent is not None:
+        fields["percent"] = num(u.percent)
+    if u.message is not None:
+        fields["message"] = u.message
+    if u.step is not None:
+        fields["step"] = u.step
+    return fields
+
+
+def log_entry(line: LogLine) -> str:
+    return json.dumps({"at": line.at, "line": line.line})
+
+
+def log_from_entry(job_id: str, text: str) -> LogLine:
+    entry = json.loads(text)
+    return LogLine(job_id, entry["at"], entry["line"])
+
+
+def phase_value(spec: PhaseSpec) -> str:
+    return f"{num(spec.weight)}|{num(spec.total)}"
+
+
+def phases_from_hash(h: Mapping[str, str]) -> dict[str, PhaseSpec]:
+    phases = {}
+    for name, value in h.items():
+        if name.startswith(PHASE):
+            weight, total = value.split("|")
+            phases[name[len(PHASE) :]] = PhaseSpec(float(weight), float(total))
+    return phases
+
+
+def bag_field(entry: BagEntry) -> str:
+    return json.dumps([entry.kind, entry.item])
+
+
+def bag_entries(job_id: str, h: Mapping[str, str]) -> list[tuple[float, int, BagEntry]]:
+    """A job's bag hash as (at, n, entry): n is the order in which its entries were first added."""
+    entries = []
+    for name, value in h.items():
+        kind, item = json.loads(name)
+        n, at, message = value.split("|", 2)
+        entries.append((float(at), int(n), BagEntry(job_id, kind, message, item, float(at))))
+    return entries
+
+
+def job_from_hash(h: Mapping[str, str]) -> Job:
+    result = h.get("result")
+    error = h.get("error")
+    tags = h.get("tags")
+    return Job(
+        id=h["id"],
+        type=h["type"],
+        queue=h["queue"],
+        payload=json.loads(h["payload"]),
+        state=JobState(h["state"]),
+        priority=int(h["priority"]),
+        attempts=int(h["attempts"]),
+        max_attempts=int(h["max_attempts"]),
+        run_at=float(h["run_at"]),
+        created_at=float(h["created_at"]),
+        started_at=_opt_float(h.get("started_at")),
+        finished_at=_opt_float(h.get("finished_at")),
+        lease_until=_opt_float(h.get("lease_until")),
+        worker_id=h.get("worker_id"),
+        progress=Progress(float(h.get("percent", 0.0)), h.get("message"), h.get("step")),
+        result=None if result is None else json.loads(result),
+        error=None if error is None else error_from_json(error),
+        dedup_key=h.get("dedup_key"),
+        tenant=h.get("tenant"),
+        user_id=h.get("user_id"),
+        tags=tuple(json.loads(tags)) if tags else (),
+        parent_id=h.get("parent_id"),
+        timeout=_opt_float(h.get("timeout")),
+        cancel_requested=h.get("cancel") == "1",
+        failure_policy=FailurePolicy(h.get("policy", "fail_parent")),
+        phase=h.get("phase"),
+        weight=float(h.get("weight", 1.0)),
+        phases=phases_from_hash(h),
+        children_total=int(h.get("total", 0)),
+        children_pending=int(h.get("left", 0)),
+        stage=int(h.get("stage", 0)),
+        then=ThenAction(h.get("then", "complete")),
+        key=h.get("key"),
+        group=h.get("group"),
+    )

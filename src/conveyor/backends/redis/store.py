@@ -1,0 +1,277 @@
+"""The Redis connection, the Lua scripts, error translation and the id -> queue lookup.
+
+Scripts are called by SHA (EVALSHA), so a call sends only its arguments; a
+server that lost its script cache (restart, SCRIPT FLUSH) answers NOSCRIPT,
+and exactly the calls that got that answer are sent again after a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ...errors import BackendError, BackendUnavailable
+from .keys import KeyLayout
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Arg = str | int | float
+Command = tuple[Arg, ...]  # a plain Redis command: ("HSET", key, field, value)
+SCRIPTS = [
+    *("enqueue", "fetch", "settle", "renew", "recover", "cancel", "retry", "remove"),
+    *("cleanup", "progress", "log", "pause", "resume", "heartbeat", "unregister", "register"),
+    *("tell_parent", "cancel_kids", "born", "ack", "bag", "phases"),
+    *("schedule_put", "schedule_tick", "schedule_drop", "key_fact", "key_apply"),
+]
+MAX_CACHED_IDS = 100_000
+CONNECT_TIMEOUT = 5.0
+ROUND_TRIP_TIMEOUT = 30.0
+MAX_IN_FLIGHT = 20  # script calls sent before their replies are read
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One call of a Lua script in `lua/`: KEYS[1] is `base`, ARGV is `args`."""
+
+    name: str
+    base: str
+    args: Sequence[Arg] = ()
+
+
+def _load_sources() -> dict[str, str]:
+    folder = resources.files(__package__).joinpath("lua")
+    # Prepended to every script: what every state change shares, then keys and groups, dedup modes.
+    parts = ("common", "limits", "dedup")
+    common = "".join(folder.joinpath(f"{part}.lua").read_text("utf-8") for part in parts)
+    return {name: common + folder.joinpath(f"{name}.lua").read_text("utf-8") for name in SCRIPTS}
+
+
+class Store:
+    """What every backend operation needs, apart from what it means: connections, scripts, lookups."""
+
+    def __init__(self, url: str, keys: KeyLayout) -> None:
+        self.url = url
+        self.where = redacted(url)
+        self.keys = keys
+        self._sources = _load_sources()
+        self._shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()}
+        self._client: aioredis.Redis | None = None
+        self._script_pool: aioredis.ConnectionPool | None = None
+        # A job's queue never changes and ids are never reused, so a cached entry is never wrong.
+        self._queue_of: dict[str, str] = {}
+        self.known_queues: set[str] = set()
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise BackendError("the Redis backend is not open")
+        return self._client
+
+    async def open(self) -> None:
+        # No automatic retries: a script sent twice after a lost reply would run twice.
+        # The worker retries failed backend calls itself (they raise BackendError).
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "retry": Retry(NoBackoff(), 0),
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+        }
+        self._client = aioredis.Redis.from_url(self.url, socket_timeout=ROUND_TRIP_TIMEOUT, **options)
+        # Scripts get their own pool without socket timeouts: redis-py enforces those with
+        # asyncio.wait_for, which costs a task per send; `run` puts one timeout around the lot.
+        self._script_pool = aioredis.ConnectionPool.from_url(self.url, socket_timeout=None, **options)
+        try:
+            await self.load_scripts()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._script_pool is not None:
+            await self._script_pool.aclose()
+            self._script_pool = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def load_scripts(self) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for source in self._sources.values():
+            pipe.script_load(source)
+        await pipe.execute()
+
+    # scripts ------------------------------------------------------------------------------
+
+    async def run(self, items: Iterable[Script | Command]) -> list[Any]:
+        """Send script calls (and plain commands) on one connection; return the scripts' results.
+
+        Items go out in order, each script as soon as it (and the commands before it) is
+        built, and replies are read once MAX_IN_FLIGHT scripts are outstanding or at the
+        end. So a call costs one round trip however many items it has, a bulk call builds
+        its next chunk while Redis runs the previous one, and memory stays bounded.
+        (redis-py's Pipeline costs more per call than the round trip itself.)
+        """
+        pool = self._script_pool
+        if pool is None:
+            raise BackendError("the Redis backend is not open")
+        sent: list[Script | Command] = []
+        replies: list[Any] = []
+        # redis-py types get_connection in some releases and not in others; name its type once.
+        get_connection: Callable[[], Awaitable[Connection]] = pool.get_connection
+        conn = await get_connection()
+        try:
+            async with asyncio.timeout(ROUND_TRIP_TIMEOUT) as deadline:
+
+                async def read_until(count: int) -> None:
+                    while len(replies) < count:
+                        try:
+                            replies.append(await conn.read_response())
+                        except ResponseError as exc:  # read in full: the connection is still in step
+                            replies.append(exc)
+
+                batch: list[Command] = []
+                scripts: list[int] = []  # positions of the scripts in `sent`
+                for item in items:
+                    sent.append(item)
+                    batch.append(self._command(item))
+                    if isinstance(item, Script):
+                        scripts.append(len(sent))
+                        await conn.send_packed_command(conn.pack_commands(batch), check_health=False)
+                        batch = []
+                        if len(scripts) > MAX_IN_FLIGHT:
+                            await read_until(scripts[-MAX_IN_FLIGHT - 1])
+                            # The limit is per round trip, not for a whole bulk call.
+                            deadline.reschedule(asyncio.get_running_loop().time() + ROUND_TRIP_TIMEOUT)
+                if batch:
+                    await conn.send_packed_command(conn.pack_commands(batch), check_health=False)
+                await read_until(len(sent))
+        except BaseException:
+            await conn.disconnect()  # replies may be left unread
+            raise
+        finally:
+            await pool.release(conn)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:
+            await self.load_scripts()
+            again = await self.run([sent[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [reply for item, reply in zip(sent, replies, strict=True) if isinstance(item, Script)]
+
+    def _command(self, item: Script | Command) -> Command:
+        if isinstance(item, Script):
+            return ("EVALSHA", self._shas[item.name], 1, item.base, *item.args)
+        return item
+
+    # id -> queue --------------------------------------------------------------------------
+
+    def remember(self, job_id: str, queue: str) -> None:
+        if len(self._queue_of) >= MAX_CACHED_IDS:
+            self._queue_of.clear()
+        self._queue_of[job_id] = queue
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        for job_id in job_ids:
+            self._queue_of.pop(job_id, None)
+
+    async def queues_of(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """The queue of each existing job (a stale entry for a removed job is harmless)."""
+        found = {i: self._queue_of[i] for i in job_ids if i in self._queue_of}
+        unknown = [i for i in dict.fromkeys(job_ids) if i not in found]
+        if unknown:
+            queues = await _reply(list[str | None], self.client.hmget(self.keys.ids, unknown))
+            found.update({i: q for i, q in zip(unknown, queues, strict=True) if q is not None})
+        return found
+
+    async def queue_of(self, job_id: str) -> str | None:
+        return (await self.queues_of([job_id])).get(job_id)
+
+    async def all_queues(self) -> list[str]:
+        return sorted(await _reply(set[str], self.client.smembers(self.keys.queues)))
+
+    # typed reads (the client decodes replies to str) ---------------------------------------
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        return await _reply(dict[str, str], self.client.hgetall(key))
+
+    async def hvals(self, key: str) -> list[str]:
+        return await _reply(list[str], self.client.hvals(key))
+
+    async def lrange(self, key: str, start: int, end: int) -> list[str]:
+        return await _reply(list[str], self.client.lrange(key, start, end))
+
+
+async def _reply(kind: type[T], reply: Awaitable[Any] | Any) -> T:
+    """A command's reply as `kind`: redis-py types commands as `Awaitable[T] | T`, sync or async."""
+    return cast(T, await reply)
+
+
+def cancel_count() -> int:
+    task = asyncio.current_task()
+    return 0 if task is None else task.cancelling()
+
+
+def restore_cancel(before: int) -> None:
+    """Raise a cancellation that arrived during a Redis call but was swallowed.
+
+    CPython 3.11's `asyncio.wait_for` (which redis-py uses for socket timeouts)
+    returns the result and drops a cancellation that lands as the call
+    completes; a worker stopping its loops would then wait forever.
+    """
+    if cancel_count() > before:
+        raise asyncio.CancelledError
+
+
+class _Located(Protocol):
+    where: str  # the server's URL without its password
+
+
+L = TypeVar("L", bound=_Located)
+
+
+def translate_errors(
+    method: Callable[Concatenate[L, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[L, P], Coroutine[Any, Any, T]]:
+    """Raise Conveyor's errors, so callers (the worker's retry loops) need not know Redis."""
+
+    @functools.wraps(method)
+    async def wrapper(located: L, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        before = cancel_count()
+        try:
+            result = await method(located, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
+            restore_cancel(before)
+            raise BackendUnavailable(f"Redis at {located.where} is unreachable: {exc}") from exc
+        except RedisError as exc:
+            restore_cancel(before)
+            raise BackendError(f"Redis at {located.where} refused an operation: {exc}") from exc
+        restore_cancel(before)
+        return result
+
+    return wrapper

@@ -1,0 +1,1 @@
+"""Commerce catalog work built on Conveyor's public API: marketplace connectors and pipelines."""

@@ -1,0 +1,195 @@
+"""The part every connector shares: one pooled httpx client, rate-limit reporting, failure classes.
+
+A connector turns each HTTP answer into exactly one of: a result, or the
+engine's outcome exceptions — `Unrecoverable` (bad credentials, invalid
+product: retrying cannot help), `RateLimited(retry_after)` (wait without
+spending an attempt) — or `TransientError` (5xx, timeouts, dropped
+connections: retry with back-off). The class is decided by HTTP status and
+structured body fields, never by reading message text; the API's own message
+is carried along for people.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Protocol, Self
+
+import httpx
+
+from conveyor import Clock, JobContext, RateLimited, SystemClock, Unrecoverable
+
+from .models import Listing, RemoteProduct
+
+
+class TransientError(Exception):
+    """A failure worth retrying with back-off: 5xx, timeouts, connection errors."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """What one answer said about the caller's remaining allowance."""
+
+    remaining: float | None = None
+    """Calls left now (for Shopify, calls like the last one the cost bucket can still afford)."""
+    reset_at: float | None = None
+    """POSIX time when a call is allowed again once `remaining` is 0 (upper bound if the API is silent)."""
+    retry_after: float | None = None
+    """Set when the API refused: seconds to wait before the next call."""
+    limit: float | None = None
+    """Window or bucket size in calls; for Amazon, the operation's rate in requests per second."""
+    scope: str = ""
+    """Which limit this is: `per_second`, `per_minute`, `ban`, `cost`, `daily`, or an Amazon operation."""
+
+
+class RateLimitHook(Protocol):
+    """Called with every rate-limit reading; may be a plain function or a coroutine function."""
+
+    def __call__(self, info: RateLimitInfo, /) -> Awaitable[None] | None: ...
+
+
+def key_limiter_hook(ctx: JobContext) -> RateLimitHook:
+    """A hook feeding every reading to the running job's key limiter (`JobContext.feed_limiter`)."""
+
+    async def feed(info: RateLimitInfo) -> None:
+        await ctx.feed_limiter(remaining=info.remaining, reset_at=info.reset_at, retry_after=info.retry_after)
+
+    return feed
+
+
+class HeaderAuth(httpx.Auth):
+    """Adds one secret header per request, so the secret is never in the client's default headers."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self._name = name
+        self._value = value
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers[self._name] = self._value
+        yield request
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth({self._name!r}, ***)"
+
+
+def classify(status: int, message: str, retry_after: float | None) -> Exception:
+    """The exception for a failed answer, from its status alone."""
+    if status == 429:
+        return RateLimited(retry_after if retry_after is not None else 1.0, message)
+    if status >= 500 or status == 408:
+        return TransientError(message, status=status)
+    return Unrecoverable(message)
+
+
+def json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class Connector(ABC):
+    """Base of the marketplace connectors; use as `async with` so the connection pool closes."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: float,
+        on_rate_limit: RateLimitHook | None,
+        clock: Clock | None,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 10,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self._on_rate_limit = on_rate_limit
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            auth=auth,
+            headers=dict(headers or {}),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        scope: str = "",
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request; report its rate-limit reading; raise the outcome class on failure."""
+        try:
+            response = await self._client.request(
+                method, url, json=json, params=params, headers=headers, data=data
+            )
+        except httpx.TimeoutException as e:
+            raise TransientError(f"{self.name}: {method} {url} timed out") from e
+        except httpx.TransportError as e:
+            raise TransientError(f"{self.name}: {method} {url} failed ({type(e).__name__})") from e
+        info = self.rate_limit_info(response, scope)
+        if info is not None:
+            await self.report(info)
+        failure = self.failure(response, info)
+        if failure is not None:
+            raise failure
+        return response
+
+    async def report(self, info: RateLimitInfo) -> None:
+        if self._on_rate_limit is not None:
+            result = self._on_rate_limit(info)
+            if inspect.isawaitable(result):
+                await result
+
+    @abstractmethod
+    def rate_limit_info(self, response: httpx.Response, scope: str) -> RateLimitInfo | None:
+        """What this answer says about the allowance, from the API's own headers or body."""
+
+    @abstractmethod
+    def failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception | None:
+        """The exception this answer means, or None when it is a success."""
+
+    @abstractmethod
+    async def create_or_update_product(self, listing: Listing, remote: RemoteProduct | None) -> RemoteProduct:
+        """Phase 1 (product data): create the product, or update it when `remote` says it exists."""
+
+    @abstractmethod
+    async def upsert_variants(self, listing: Listing, remote: RemoteProduct) -> RemoteProduct:
+        """Phase 2: make the marketplace's variants match `listing.variants` (by SKU)."""
+
+    @abstractmethod
+    async def add_images(self, listing: Listing, remote: RemoteProduct) -> RemoteProduct:
+        """Phase 3: make sure every image of the listing is on the product."""
+
+    async def publish(self, listing: Listing, remote: RemoteProduct | None = None) -> RemoteProduct:
+        """All three phases in order; connectors that can do it in one call override this."""
+        remote = await self.create_or_update_product(listing, remote)
+        remote = await self.upsert_variants(listing, remote)
+        return await self.add_images(listing, remote)

@@ -1,0 +1,200 @@
+"""Campaign publishing (seed 000) as engine flows: campaign → account → chunk → shipment → batch → phases.
+
+```
+campaign:process          marks the campaign publishing; phases product_data/variants/images
+└─ campaign:marketplace   one per account: the marketplace's process tracker
+   └─ campaign:publish    5 products (chunking marketplaces) or all of them (bulk); validates,
+      │                   bags invalid products, binds the rest to a ledger shipment
+      └─ campaign:optimized   claims the shipment; batches of 10, 1 s apart; closes the shipment
+         └─ campaign:batch    runs the phases one after another (one stage per phase)
+            └─ publish:product_data → publish:variants → publish:images
+```
+
+Every child is spawned with `on_failure="continue"`, so a failed chunk never
+stops the others; its failure shows in the tracker and the error bag, and its
+products stay undelivered in the ledger so the next run picks them up. Phase
+jobs carry the account's key, so the engine's per-account limiter (fed from
+the marketplace's own rate-limit readings) paces them and a 429 re-delays the
+job without spending an attempt. Payloads hold ids only: credentials are
+resolved from the account's `credentials_ref` inside the phase job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor import Clock, Conveyor, JobContext, JobState, JobType, PhaseSpec, SystemClock, Unrecoverable
+from conveyor.commerce.catalog import CampaignStatus
+from conveyor.commerce.db import create_engine_for, session_factory
+from conveyor.commerce.ledger import Ledger
+
+from . import catalog_io
+from .phases import PHASES, PhaseRunner
+
+JOB_KIND = "publish"
+"""The ledger's job kind for campaign publishing: one delivery record per product version and account."""
+
+
+@dataclass(frozen=True)
+class CampaignJobs:
+    """The job types `register` declared; enqueue `process` with a campaign id to publish it."""
+
+    process: JobType[Any, Any]
+    marketplace: JobType[Any, Any]
+    publish: JobType[Any, Any]
+    optimized: JobType[Any, Any]
+    batch: JobType[Any, Any]
+    phases: dict[str, JobType[Any, Any]]
+
+
+def register(
+    app: Conveyor,
+    *,
+    catalog_url: str,
+    clock: Clock | None = None,
+    chunk_size: int = 5,
+    batch_size: int = 10,
+    stagger: float = 1.0,
+    connector_timeout: float = 30.0,
+    phase_attempts: int = 6,
+    phase_backoff: Sequence[float] = (5, 30, 120),
+    shipment_lease: float = 3600.0,
+) -> CampaignJobs:
+    """Declare the campaign job types on `app`, publishing from the catalog at `catalog_url`.
+
+    `clock` drives the connectors' and the ledger's notion of now (pass the
+    app's `FakeClock` in tests); `shipment_lease` must outlast a shipment's
+    whole publication, rate-limit waits included.
+    """
+    clock = clock or SystemClock()
+    sessions = session_factory(create_engine_for(catalog_url))
+    ledger = Ledger(sessions, clock=clock, lease_seconds=shipment_lease)
+    runner = PhaseRunner(sessions, ledger, clock, connector_timeout)
+    continue_on_failure = {"on_failure": "continue"}
+
+    phases = {
+        phase: app.job(
+            f"publish:{phase}", queue="marketplace", attempts=phase_attempts, backoff=phase_backoff
+        )(runner.handler(phase))
+        for phase in PHASES
+    }
+
+    @app.job("campaign:batch", queue="campaigns")
+    async def batch(
+        ctx: JobContext, campaign_id: int, account_id: int, key: str, shipment_id: int, items: list[int]
+    ) -> dict[str, Any]:
+        """One stage per phase: each phase starts once the previous one ended, with its survivors."""
+        products, remote = items, {}
+        if ctx.stage > 0:
+            last = (await ctx.children())[-1]
+            if last.state is not JobState.COMPLETED:
+                return {"stopped_at": PHASES[ctx.stage - 1], "published": 0}
+            remote = last.result["remote"]
+            products = [int(pid) for pid in remote]
+        if ctx.stage == len(PHASES) or not products:
+            return {"published": len(products) if ctx.stage == len(PHASES) else 0}
+        phase = PHASES[ctx.stage]
+        job = phases[phase].options(key=key, phase=phase, weight=len(products), **continue_on_failure)
+        await ctx.spawn(job, account_id=account_id, shipment_id=shipment_id, products=products, remote=remote)
+        return {}
+
+    batch.on_children_done(batch.fn)
+
+    @app.job("campaign:optimized", queue="campaigns")
+    async def optimized(
+        ctx: JobContext, campaign_id: int, account_id: int, key: str, shipment_id: int
+    ) -> dict[str, Any]:
+        """Claim the shipment; split what it still holds into batches, `stagger` s apart."""
+        claimed = await asyncio.to_thread(ledger.claim, shipment_id, ctx.job.id)
+        if claimed is None:
+            return {"skipped": "another run holds the shipment"}
+        pending = [item.product_id for item in claimed.pending]
+        if not pending:
+            await asyncio.to_thread(ledger.finish, shipment_id, ctx.job.id)
+            return {"batches": 0}
+        extra = {"campaign_id": campaign_id, "account_id": account_id, "key": key, "shipment_id": shipment_id}
+        job = batch.options(**continue_on_failure)
+        ids = await ctx.spawn_chunks(job, pending, size=batch_size, stagger=stagger, extra=extra)
+        return {"batches": len(ids)}
+
+    @optimized.on_children_done
+    async def optimized_done(
+        ctx: JobContext, campaign_id: int, account_id: int, key: str, shipment_id: int
+    ) -> dict[str, Any]:
+        """Close the shipment: versions a failed batch left pending go back to the pool for the next run."""
+        info = await asyncio.to_thread(ledger.finish, shipment_id, ctx.job.id)
+        return {"delivered": sum(item.status == "delivered" for item in info.items)}
+
+    @app.job("campaign:publish", queue="campaigns")
+    async def publish(
+        ctx: JobContext, campaign_id: int, account_id: int, key: str, items: list[int]
+    ) -> dict[str, Any]:
+        """Validate a chunk, bag the invalid products, and ship the rest through the ledger."""
+        checked = await asyncio.to_thread(catalog_io.check_products, sessions, items)
+        for product in checked:
+            if product.reason is not None:
+                ctx.bag_error(
+                    "validation", product.reason, item=product.sku or f"product {product.product_id}"
+                )
+        valid = [p.product_id for p in checked if p.reason is None]
+        if not valid:
+            return {"invalid": len(checked), "shipped": 0}
+        shipment = await asyncio.to_thread(
+            ledger.create_shipment,
+            ctx.job.id,
+            target=account_id,
+            job_kind=JOB_KIND,
+            extractor="all",
+            product_ids=valid,
+        )
+        if shipment.items:
+            extra = {"campaign_id": campaign_id, "account_id": account_id, "key": key}
+            await ctx.spawn(optimized.options(**continue_on_failure), shipment_id=shipment.id, **extra)
+        return {"invalid": len(checked) - len(valid), "shipped": len(shipment.items)}
+
+    @app.job("campaign:marketplace", queue="campaigns")
+    async def marketplace(ctx: JobContext, campaign_id: int, account_id: int, product_ids: list[int]) -> None:
+        """The account's process tracker: resume crashed shipments, then chunk or publish in bulk."""
+        ctx.set_phases({phase: PhaseSpec(weight=1) for phase in PHASES})
+        kind = await asyncio.to_thread(catalog_io.account_kind, sessions, account_id)
+        if kind not in runner.marketplaces:
+            raise Unrecoverable(f"campaigns cannot publish to {kind} yet")
+        key = f"{kind}:{account_id}"
+        extra = {"campaign_id": campaign_id, "account_id": account_id, "key": key}
+        for stale in await asyncio.to_thread(ledger.unprocessed_shipments, account_id, JOB_KIND):
+            await ctx.spawn(optimized.options(**continue_on_failure), shipment_id=stale.id, **extra)
+        job = publish.options(**continue_on_failure)
+        if runner.marketplaces[kind].chunking:
+            await ctx.spawn_chunks(job, product_ids, size=chunk_size, stagger=stagger, extra=extra)
+        else:
+            await ctx.spawn(job.options(weight=len(product_ids)), items=product_ids, **extra)
+
+    @app.job("campaign:process", queue="campaigns")
+    async def process(ctx: JobContext, campaign_id: int) -> dict[str, Any] | None:
+        """Mark the campaign publishing and fan out one marketplace job per account."""
+        groups = await asyncio.to_thread(catalog_io.start_campaign, sessions, campaign_id)
+        ctx.set_phases({phase: PhaseSpec(weight=1) for phase in PHASES})
+        for account_id, product_ids in groups.items():
+            job = marketplace.options(**continue_on_failure)
+            await ctx.spawn(job, campaign_id=campaign_id, account_id=account_id, product_ids=product_ids)
+        return None if groups else await settle(ctx, campaign_id)
+
+    async def settle(ctx: JobContext, campaign_id: int) -> dict[str, Any]:
+        """Settle the campaign from the tracker: the images phase's `done` counts fully published products."""
+        tracker = await ctx.app.tracker(ctx.job.id)
+        counts = {phase.name: phase for phase in tracker.phases}
+        total = sum(len(child.payload["product_ids"]) for child in await ctx.children())
+        published = int(counts["images"].done) if "images" in counts else 0
+        refused = tracker.errors.get("validation", 0) + tracker.errors.get("rejected", 0)
+        failed = refused + int(sum(p.failed for p in counts.values()))
+        clean = not tracker.errors and not failed
+        status = CampaignStatus.PUBLISHED if clean else CampaignStatus.PARTIALLY_PUBLISHED
+        await asyncio.to_thread(catalog_io.finish_campaign, sessions, campaign_id, status, published, failed)
+        return {"status": str(status), "total": total, "published": published, "errors": dict(tracker.errors)}
+
+    process.on_children_done(settle)
+
+    return CampaignJobs(process, marketplace, publish, optimized, batch, phases)

@@ -1,0 +1,277 @@
+"""The job record and the options that shape one enqueue.
+
+Records are frozen: a `Job` is a snapshot read from a backend, never a live
+handle. Times are POSIX seconds (floats) taken from the app's clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigurationError, PayloadError
+
+PRIORITY_URGENT = 1
+PRIORITY_HIGH = 2
+PRIORITY_NORMAL = 3
+PRIORITY_LOW = 10
+PRIORITY_RANGE = range(1, 11)
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    WAITING_CHILDREN = "waiting_children"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED_STATES
+
+
+LIVE_STATES = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING, JobState.WAITING_CHILDREN})
+FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    percent: float = 0.0
+    message: str | None = None
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptError:
+    """Why one attempt ended badly, kept for every attempt that did."""
+
+    attempt: int
+    at: float
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    job_id: str
+    at: float
+    line: str
+
+
+class FailurePolicy(enum.StrEnum):
+    """What a child's failure does to its parent."""
+
+    FAIL_PARENT = "fail_parent"  # the parent fails at once; its other unfinished children are cancelled
+    CONTINUE = "continue"  # recorded in the parent's error bag; the flow goes on (graceful degradation)
+
+
+class ThenAction(enum.StrEnum):
+    """What a parent does once its last child has ended."""
+
+    COMPLETE = "complete"
+    RUN = "run"  # run again: the type's on_children_done step, or the handler of a flow built up front
+
+
+class DedupMode(enum.StrEnum):
+    """How a second enqueue with the same dedup_key (in one queue) is treated."""
+
+    LIVE = "live"  # returns the live job holding the key, if any
+    THROTTLE = "throttle"  # returns the job that took the key within dedup_ttl, even if finished
+    DEBOUNCE = "debounce"  # replaces the waiting job's payload and restarts its delay
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSpec:
+    """A named part of a job's work; `total` is the expected count when known up front."""
+
+    weight: float = 1.0
+    total: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    type: str
+    queue: str
+    payload: Mapping[str, Any]
+    state: JobState
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_at: float
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    lease_until: float | None = None
+    worker_id: str | None = None
+    progress: Progress = field(default_factory=Progress)
+    result: Any = None
+    error: AttemptError | None = None
+    dedup_key: str | None = None
+    tenant: str | None = None
+    user_id: str | None = None
+    tags: tuple[str, ...] = ()
+    parent_id: str | None = None
+    timeout: float | None = None
+    cancel_requested: bool = False
+    failure_policy: FailurePolicy = FailurePolicy.FAIL_PARENT
+    phase: str | None = None
+    weight: float = 1.0
+    phases: Mapping[str, PhaseSpec] = field(default_factory=dict)
+    children_total: int = 0
+    children_pending: int = 0
+    stage: int = 0
+    then: ThenAction = ThenAction.COMPLETE
+    key: str | None = None
+    group: str | None = None
+
+    @property
+    def display_state(self) -> str:
+        """The state a person sees: a scheduled job that already failed once is 'retrying'."""
+        if self.state is JobState.SCHEDULED and self.attempts > 0:
+            return "retrying"
+        return self.state.value
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """Per-enqueue choices; `None` means 'use the job type's default'."""
+
+    priority: int | None = None
+    delay: float | None = None
+    run_at: float | None = None
+    dedup_key: str | None = None
+    tenant: str | None = None
+    user_id: str | None = None
+    tags: Sequence[str] = ()
+    attempts: int | None = None
+    timeout: float | None = None
+    queue: str | None = None
+    on_failure: FailurePolicy | str = FailurePolicy.FAIL_PARENT
+    phase: str | None = None
+    weight: float = 1.0
+    key: str | None = None
+    group: str | None = None
+    dedup: DedupMode | str = "live"
+    dedup_ttl: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            mode = DedupMode(self.dedup)
+        except ValueError:
+            raise PayloadError(
+                f"dedup must be 'live', 'throttle' or 'debounce', got {self.dedup!r}"
+            ) from None
+        if mode is not DedupMode.LIVE and self.dedup_key is None:
+            raise PayloadError(f"dedup={mode.value!r} needs a dedup_key")
+        if mode is DedupMode.THROTTLE and not (self.dedup_ttl and self.dedup_ttl > 0):
+            raise PayloadError("dedup='throttle' needs dedup_ttl > 0 seconds")
+        try:
+            FailurePolicy(self.on_failure)
+        except ValueError:
+            raise PayloadError(
+                f"on_failure must be 'fail_parent' or 'continue', got {self.on_failure!r}"
+            ) from None
+        if not (isinstance(self.weight, (int, float)) and self.weight > 0):
+            raise PayloadError(f"weight must be a positive number, got {self.weight!r}")
+        if self.priority is not None:
+            check_priority(self.priority)
+        if self.delay is not None and self.delay < 0:
+            raise PayloadError(f"delay must be >= 0 seconds, got {self.delay}")
+        if self.delay is not None and self.run_at is not None:
+            raise PayloadError("give either delay or run_at, not both")
+        if self.attempts is not None and self.attempts < 1:
+            raise PayloadError(f"attempts must be >= 1, got {self.attempts}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise PayloadError(f"timeout must be > 0 seconds, got {self.timeout}")
+        for name in ("dedup_key", "tenant", "user_id", "key", "group"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise PayloadError(f"{name} must be a non-empty string")
+        if isinstance(self.tags, str):
+            raise PayloadError("tags must be a list of strings, not one string")
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.:")
+
+
+def check_name(kind: str, value: str) -> str:
+    """Queue, job type and schedule names end up in keys, URLs and env variable names."""
+    if not value or len(value) > 200 or not set(value.lower()) <= _NAME_CHARS:
+        raise ConfigurationError(
+            f"{kind} {value!r} must be 1-200 characters of letters, digits, '-', '_', '.', ':'"
+        )
+    return value
+
+
+def check_priority(priority: int) -> int:
+    if not isinstance(priority, int) or priority not in PRIORITY_RANGE:
+        raise PayloadError(f"priority must be an integer from 1 (urgent) to 10 (low), got {priority!r}")
+    return priority
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job as the engine hands it to a backend: validated, serialised, timed."""
+
+    id: str
+    type: str
+    queue: str
+    payload_json: str
+    state: JobState
+    priority: int
+    max_attempts: int
+    run_at: float
+    created_at: float
+    dedup_key: str | None = None
+    tenant: str | None = None
+    user_id: str | None = None
+    tags: tuple[str, ...] = ()
+    timeout: float | None = None
+    parent_id: str | None = None
+    spawn_key: str | None = None
+    failure_policy: FailurePolicy = FailurePolicy.FAIL_PARENT
+    phase: str | None = None
+    weight: float = 1.0
+    then: ThenAction = ThenAction.COMPLETE
+    key: str | None = None
+    rate_limit: int | None = None
+    rate_per: float | None = None
+    group: str | None = None
+    group_limit: int | None = None
+    dedup: DedupMode = DedupMode.LIVE
+    dedup_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BagEntry:
+    """One item-level error kept in a job's error bag (seed 000's errorsBag)."""
+
+    job_id: str
+    kind: str
+    message: str
+    item: str = ""
+    at: float = 0.0
+
+
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def new_job_id() -> str:
+    """26 characters: a millisecond timestamp then 80 random bits, in Crockford's base32.
+
+    Unique across processes (`random` is reseeded in every forked child), and
+    sorted by creation time when compared as text (the translation keeps
+    base32's digit order in ASCII order). Ids need not be unguessable: access
+    to a job goes through authentication, never through knowing its id.
+    """
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + random.getrandbits(80).to_bytes(10, "big")
+    return base64.b32encode(raw)[:26].translate(_TO_CROCKFORD).decode()

@@ -1,0 +1,135 @@
+"""/api/events over a real HTTP connection (uvicorn in this loop), with a real worker in this loop.
+
+httpx's ASGI transport buffers whole responses, so a stream needs a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from conveyor import Conveyor
+
+from .conftest import Gates, Tokens, enqueue, free_port
+
+Event = tuple[str, Any]
+
+
+@asynccontextmanager
+async def serving(api: FastAPI) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def events(response: httpx.Response) -> AsyncIterator[Event]:
+    """Parse a server-sent event stream into (event, decoded JSON data) pairs."""
+    name, data = "message", list[str]()
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield name, json.loads("\n".join(data))
+            name, data = "message", list[str]()
+        elif line.startswith("event: "):
+            name = line[len("event: ") :]
+        elif line.startswith("data: "):
+            data.append(line[len("data: ") :])
+
+
+async def until(stream: AsyncIterator[Event], wanted: Any, seen: list[Event]) -> Event:
+    """The first event, already seen or still to come, that satisfies `wanted`."""
+    for event in seen:
+        if wanted(event):
+            return event
+    async with asyncio.timeout(10):
+        async for event in stream:
+            seen.append(event)
+            if wanted(event):
+                return event
+    raise AssertionError(f"stream ended without the wanted event; saw {seen}")
+
+
+async def test_stream_delivers_progress_of_a_running_job_then_its_end(
+    api: FastAPI, app: Conveyor, tokens: Tokens, gates: Gates
+) -> None:
+    job = await enqueue(app, "catalog:wait", {"key": "sse"})
+    worker = app.worker(queues=["slow"], scheduler=False)
+    working = asyncio.create_task(worker.run())
+    seen: list[Event] = []
+    try:
+        async with serving(api) as (base, server), httpx.AsyncClient(base_url=base, timeout=10) as client:
+            headers = Tokens.header(tokens.read)
+            async with client.stream("GET", "/api/events", headers=headers) as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                stream = events(response)
+                _, running = await until(
+                    stream,
+                    lambda e: (
+                        e[0] == "job"
+                        and e[1]["id"] == job.id
+                        and e[1]["progress"]["message"] == "Importing products: 234/500"
+                    ),
+                    seen,
+                )
+                assert running["state"] == "running"
+                assert running["progress"]["percent"] == pytest.approx(46.8)
+                _, stats = await until(
+                    stream, lambda e: e[0] == "stats" and e[1]["statistics"]["running"] == 1, seen
+                )
+                assert stats["queues"]["slow"]["active"] == 1
+
+                gates.gate("sse").set()
+                _, done = await until(
+                    stream,
+                    lambda e: e[0] == "job" and e[1]["id"] == job.id and e[1]["state"] == "completed",
+                    seen,
+                )
+                assert done["result"] == "sse"
+            async with asyncio.timeout(5):  # the server notices the disconnect and drops the stream
+                while server.server_state.connections:
+                    await asyncio.sleep(0.05)
+    finally:
+        gates.gate("sse").set()
+        worker.request_stop()
+        await asyncio.wait_for(working, 10)
+
+
+async def test_stream_is_scoped_to_the_tokens_tenant(api: FastAPI, app: Conveyor, tokens: Tokens) -> None:
+    own = await enqueue(app, "catalog:echo", {"sku": "a"}, tenant="store-a")
+    await enqueue(app, "catalog:echo", {"sku": "b"}, tenant="store-b")
+    await enqueue(app, "catalog:echo", {"sku": "n"})
+    seen: list[Event] = []
+    async with (
+        serving(api) as (base, _),
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        client.stream("GET", "/api/events", headers=Tokens.header(tokens.tenant_a)) as response,
+    ):
+        _, stats = await until(events(response), lambda e: e[0] == "stats", seen)
+    assert [e[1]["id"] for e in seen if e[0] == "job"] == [own.id]
+    assert stats["statistics"]["total"] == 1
+    assert set(stats["queues"]) == {"default"}
+
+
+async def test_stream_refuses_without_a_token(api: FastAPI) -> None:
+    async with serving(api) as (base, _), httpx.AsyncClient(base_url=base, timeout=10) as client:
+        response = await client.get("/api/events")
+    assert response.status_code == 401

@@ -1,0 +1,173 @@
+"""A tenant-bound token sees and touches only its tenant's jobs, and learns nothing of the others."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from conveyor import Conveyor, Job, JobContext, JobState
+
+from .conftest import Client, Drain, Tokens, enqueue
+
+
+@pytest.fixture
+async def jobs(app: Conveyor, drain: Drain) -> dict[str, Job]:
+    made = {
+        "a_done": await enqueue(app, "catalog:echo", {"sku": "a1"}, tenant="store-a", user_id="u-1"),
+        "a_failed": await enqueue(app, "catalog:boom", {"sku": "a2"}, tenant="store-a"),
+        "b_done": await enqueue(app, "catalog:echo", {"sku": "b1"}, tenant="store-b", user_id="u-1"),
+        "b_failed": await enqueue(app, "catalog:boom", {"sku": "b2"}, tenant="store-b"),
+        "b_failed2": await enqueue(app, "catalog:boom", {"sku": "b3"}, tenant="store-b"),
+        "nobody": await enqueue(app, "catalog:echo", {"sku": "n"}),
+    }
+    await drain()
+    made["b_waiting"] = await enqueue(app, "catalog:wait", {"key": "bw"}, tenant="store-b")
+    return made
+
+
+@pytest.fixture
+def store_a(client_for: Client, tokens: Tokens) -> httpx.AsyncClient:
+    return client_for(tokens.tenant_a)
+
+
+async def test_another_tenants_job_is_404_on_every_path(
+    store_a: httpx.AsyncClient, jobs: dict[str, Job]
+) -> None:
+    other = jobs["b_failed"].id
+    requests = [
+        ("GET", f"/api/jobs/{other}"),
+        ("GET", f"/api/background-jobs/{other}/status"),
+        ("GET", f"/api/queues/default/jobs/{other}"),
+        ("GET", f"/app/job-status/status/job/{other}"),
+        ("POST", f"/api/jobs/{other}/retry"),
+        ("POST", f"/api/jobs/{other}/cancel"),
+        ("DELETE", f"/api/jobs/{other}"),
+    ]
+    for method, path in requests:
+        response = await store_a.request(method, path)
+        assert response.status_code == 404, (method, path)
+        assert response.json() == {"detail": f"no job with id {other!r}"}
+    for key in ("a_done", "a_failed"):
+        assert (await store_a.get(f"/api/jobs/{jobs[key].id}")).status_code == 200
+    assert (await store_a.get(f"/api/jobs/{jobs['nobody'].id}")).status_code == 404
+
+
+async def test_lists_show_only_the_tenants_jobs(store_a: httpx.AsyncClient, jobs: dict[str, Job]) -> None:
+    own = {jobs["a_done"].id, jobs["a_failed"].id}
+
+    async def ids(path: str, key: str = "id", **params: Any) -> set[str]:
+        response = await store_a.get(path, params=params)
+        assert response.status_code == 200, (path, response.text)
+        return {job[key] for job in response.json()["jobs"]}
+
+    assert await ids("/api/jobs") == own
+    assert await ids("/api/jobs", tenant="store-b") == set()
+    assert await ids("/api/jobs", state="failed") == {jobs["a_failed"].id}
+    assert await ids("/app/job-status/recent", key="job_id") == own
+    assert await ids("/app/job-status/failed", key="job_id") == {jobs["a_failed"].id}
+    assert await ids("/app/job-status/status/user/u-1", key="job_id") == {jobs["a_done"].id}
+
+
+async def test_counts_never_include_other_tenants(
+    store_a: httpx.AsyncClient, admin: httpx.AsyncClient, jobs: dict[str, Job]
+) -> None:
+    statistics = (await store_a.get("/api/background-jobs/status")).json()["statistics"]
+    assert statistics == {
+        "total": 2,
+        "completed": 1,
+        "failed": 1,
+        "pending": 0,
+        "running": 0,
+        "success_rate": "50.00%",
+    }
+    probing = (await store_a.get("/api/background-jobs/status", params={"tenant": "store-b"})).json()
+    assert probing["statistics"]["total"] == 0
+
+    queues = (await store_a.get("/api/queues/stats")).json()
+    assert set(queues) == {"default"}  # store-b's job on 'slow' does not reveal that queue
+    assert queues["default"]["total"] == 2
+    assert (await store_a.get("/app/job-status/queue/stats")).json() == queues
+    assert [q["queue"] for q in (await store_a.get("/api/queues")).json()] == ["default"]
+
+    everyone = (await admin.get("/api/background-jobs/status")).json()["statistics"]
+    assert everyone["total"] == 7
+    just_b = (await admin.get("/api/background-jobs/status", params={"tenant": "store-b"})).json()
+    assert just_b["statistics"]["total"] == 4
+
+
+async def test_enqueue_is_forced_into_the_tokens_tenant(store_a: httpx.AsyncClient, app: Conveyor) -> None:
+    body = {"type": "catalog:echo", "payload": {"sku": "x"}, "options": {"tenant": "store-b"}}
+    created = await store_a.post("/api/jobs", json=body)
+    assert created.status_code == 201
+    assert created.json()["tenant"] == "store-a"
+    assert (await app.get_job(created.json()["id"])).tenant == "store-a"
+
+
+async def test_dedup_key_held_by_another_tenant_reveals_nothing(client_for: Client, tokens: Tokens) -> None:
+    body = {"type": "catalog:echo", "payload": {"sku": "x"}, "options": {"dedup_key": "shared"}}
+    held = await client_for(tokens.tenant_b).post("/api/jobs", json=body)
+    assert held.status_code == 201
+    refused = await client_for(tokens.tenant_a).post("/api/jobs", json=body)
+    assert refused.status_code == 409
+    assert held.json()["id"] not in refused.text
+
+
+async def test_bulk_actions_touch_only_the_tenants_jobs(
+    store_a: httpx.AsyncClient, app: Conveyor, jobs: dict[str, Job]
+) -> None:
+    retried = await store_a.post("/api/jobs/bulk/retry", json={"type": "catalog:boom"})
+    assert retried.json() == {"matched": 1, "changed": 1, "skipped": 0}
+    assert (await app.get_job(jobs["a_failed"].id)).state is JobState.PENDING
+    assert (await app.get_job(jobs["b_failed"].id)).state is JobState.FAILED
+
+    cancelled = await store_a.post("/api/jobs/bulk/cancel", json={"tenant": "store-b"})
+    assert cancelled.json() == {"matched": 0, "changed": 0, "skipped": 0}
+    assert (await app.get_job(jobs["b_waiting"].id)).state is JobState.PENDING
+
+
+async def test_infrastructure_endpoints_need_an_unbound_token(store_a: httpx.AsyncClient) -> None:
+    for method, path in [
+        ("GET", "/api/workers"),
+        ("GET", "/metrics"),
+        ("POST", "/api/queues/default/pause"),
+        ("POST", "/api/queues/default/resume"),
+    ]:
+        response = await store_a.request(method, path)
+        assert response.status_code == 403, path
+        assert "not bound to a tenant" in response.json()["detail"]
+
+
+async def test_tracker_leaves_out_children_of_other_tenants(
+    app: Conveyor, store_a: httpx.AsyncClient, drain: Drain
+) -> None:
+    echo = app.job_types["catalog:echo"]
+
+    @app.job("catalog:mixed", queue="parents")
+    async def mixed(ctx: JobContext) -> None:
+        await ctx.spawn(echo, sku="untenanted")
+        await ctx.spawn(echo.options(tenant="store-a"), sku="own")
+        await ctx.spawn(echo.options(tenant="store-b"), sku="foreign")
+
+    parent = await enqueue(app, "catalog:mixed", tenant="store-a")
+    await drain(queues=["parents"])
+    await drain()
+
+    tracker = (await store_a.get(f"/api/jobs/{parent.id}")).json()["tracker"]
+
+    assert len(tracker["children"]) == 2
+    foreign = [job.id for job in await app.children(parent.id) if job.tenant == "store-b"]
+    assert len(foreign) == 1
+    assert foreign[0] not in str(tracker["children"])
+
+
+async def test_tracebacks_are_for_operators_only(
+    store_a: httpx.AsyncClient, admin: httpx.AsyncClient, jobs: dict[str, Job]
+) -> None:
+    path = f"/api/jobs/{jobs['a_failed'].id}"
+    (own,) = (await store_a.get(path)).json()["errors"]
+    assert own["message"] == "bad sku a2"
+    assert own["traceback"] is None
+    (full,) = (await admin.get(path)).json()["errors"]
+    assert "Traceback" in full["traceback"]
