@@ -181,7 +181,11 @@ def alembic_config(connection: Connection) -> Config:
 
 
 def migrate(url_or_engine: str | Engine = DEFAULT_URL) -> None:
-    """Bring the catalog schema to the newest revision (``alembic upgrade head``), idempotently.
+    """Bring the catalog schema to the newest revisions (``alembic upgrade heads``), idempotently.
+
+    Each commerce system (catalog and ledger, suppliers, seller data, store
+    jobs) keeps its tables on its own Alembic branch off ``0001``, so
+    upgrading every head installs them all and none orders the others.
 
     The whole upgrade runs in one transaction: on SQLite that transaction is
     ``BEGIN IMMEDIATE`` and on PostgreSQL it first takes an advisory lock, so
@@ -192,7 +196,7 @@ def migrate(url_or_engine: str | Engine = DEFAULT_URL) -> None:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-            command.upgrade(alembic_config(connection), "head")
+            command.upgrade(alembic_config(connection), "heads")
     finally:
         if engine is not url_or_engine:
             engine.dispose()  # ours, not the caller's
