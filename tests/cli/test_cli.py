@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -382,50 +381,3 @@ def test_urls_are_masked_and_durations_parsed() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("7 days")
-
-
-def test_demo_runs_its_workload_in_worker_processes(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "conveyor", "demo", "--jobs", "4", "--workers", "2", "--db", "demo/demo.db"],
-        cwd=tmp_path,
-        env=child_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    lines = proc.stdout.splitlines()
-
-    progress = [float(m.group(1)) for m in (re.match(r"\[\s*([\d.]+)s\] ", line) for line in lines) if m]
-    assert len(progress) >= 3
-    assert all(b - a >= 0.9 for a, b in itertools.pairwise(progress[:-1]))  # at most ~1 line/s, then the end
-
-    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["job", "type"])
-    rows: dict[str, list[str]] = {}
-    for line in lines[header + 2 :]:
-        if not line.strip():
-            break
-        name, jobs, completed, failed, retried, _avg, *error = line.split()
-        rows[name] = [jobs, completed, failed, retried, " ".join(error)]
-    assert rows == {
-        "google:feed:sync": ["1", "1", "0", "1", ""],
-        "ai:descriptions:generate": ["1", "0", "1", "0", "Insufficient credits"],
-        "shopify:import:products": ["1", "1", "0", "0", ""],
-        "amazon:export:products": ["1", "1", "0", "0", ""],
-    }
-    final = re.search(
-        r"(\d+) jobs finished in [\d.]+s: (\d+) completed, (\d+) failed, (\d+) retried; success rate (\S+)",
-        proc.stdout,
-    )
-    assert final is not None
-    assert final.groups() == ("4", "3", "1", "1", "75.00%")
-
-    for n in (1, 2):
-        assert "worker stopped" in (tmp_path / "demo" / f"worker-{n}.log").read_text()
-    runner_env = {"CONVEYOR_URL": None, "CONVEYOR_APP": None}
-    listed = CliRunner(env=runner_env).invoke(
-        cli, ["--url", "sqlite:///" + str(tmp_path / "demo" / "demo.db"), "jobs", "--json"]
-    )
-    states = sorted(j["display_state"] for j in json.loads(listed.stdout))
-    assert states == ["completed", "completed", "completed", "failed"]

@@ -1,197 +1,214 @@
-"""`conveyor demo`: a sample catalog workload run by real worker processes, watched live.
+"""`conveyor demo`: the commerce pipelines end to end against local simulators, watched live.
 
-Separate processes (not tasks in this one) make the demo honest: the jobs
-travel through the database exactly as they would in production.
+This command is the one place the CLI reaches into `conveyor.commerce`, and
+only when it runs: the demo's job types, simulators and catalog live there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
+import secrets
+import shutil
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ..api.tokens import Scope, TokenStore
 from ..app import Conveyor
-from ..backends.base import JobFilter
-from ..job import Job, JobState
+from ..job import JobState
 from ..stats import Stats
-from .demo_view import LiveBoard, PlainLines
-from .loading import run, with_url
-from .output import console, human_duration, success_rate
+from .demo_processes import ApiServer, WorkerFleet
+from .demo_view import BoardRow, LiveBoard, PlainLines
+from .loading import mask_url, run, with_url
+from .output import STATE_STYLES, console, human_duration, success_rate
 
+if TYPE_CHECKING:
+    from ..commerce.demo.world import Launch
+
+APP_REF = "conveyor.commerce.demo.app:app"
 POLL_INTERVAL = 0.25
-STOP_TIMEOUT = 15.0
-
-
-class WorkerFleet:
-    """`conveyor worker` child processes, each logging to its own file, stopped with SIGTERM on exit."""
-
-    def __init__(self, count: int, url: str, log_dir: Path) -> None:
-        self.count = count
-        self.url = url
-        self.log_dir = log_dir
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self._logs: list[IO[bytes]] = []
-
-    def __enter__(self) -> WorkerFleet:
-        env = {**os.environ, "CONVEYOR_URL": self.url}
-        command = [sys.executable, "-m", "conveyor", "--app", "conveyor.demo:app", "worker"]
-        for n in range(1, self.count + 1):
-            log = (self.log_dir / f"worker-{n}.log").open("wb")
-            self._logs.append(log)
-            self.procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for log in self._logs:
-            log.close()
-
-    @property
-    def all_exited(self) -> bool:
-        return all(p.poll() is not None for p in self.procs)
-
-    def wait(self) -> None:
-        for proc in self.procs:
-            proc.wait()
+MARKER = ".conveyor-demo"
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    jobs: list[Job]
+    rows: list[BoardRow]
     stats: Stats
     elapsed: float
 
 
 @click.command()
 @click.option(
-    "--jobs", "size", type=click.IntRange(2, 500), default=12, show_default=True, help="How many jobs to run."
+    "--products",
+    type=click.IntRange(4, 5000),
+    default=60,
+    show_default=True,
+    help="Products in the demo store's campaign (two of them invalid on purpose).",
 )
 @click.option(
     "--workers", type=click.IntRange(1, 16), default=2, show_default=True, help="Worker processes to start."
 )
 @click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".conveyor-demo/demo.db"),
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".conveyor-demo"),
     show_default=True,
-    help="The demo's SQLite file; deleted and created afresh on every run.",
+    help="Where the demo keeps its databases and logs; emptied at the start of every run.",
 )
-@click.option("--keep", is_flag=True, help="Leave the workers running after the demo, until Ctrl-C.")
-def demo(size: int, workers: int, db: Path, keep: bool) -> None:
-    """Run a sample catalog workload and watch it live.
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="Keep the jobs on this Redis instead of the embedded SQLite file, under a fresh key prefix"
+    " unless the URL names one (?prefix=...).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port of the API and dashboard (default: a free one).",
+)
+@click.option(
+    "--keep", is_flag=True, help="Keep the workers and the dashboard running afterwards, until Ctrl-C."
+)
+def demo(products: int, workers: int, directory: Path, redis_url: str | None, port: int, keep: bool) -> None:
+    """Publish a campaign to simulated marketplaces and watch it live.
 
-    Imports, exports, translations and image jobs report progress; a feed sync
-    fails once and succeeds on retry; a description job runs out of credits.
-    The global --app and --url do not apply: the demo brings its own app
-    (conveyor.demo:app) and database.
+    Starts the marketplace simulators on loopback, seeds a demo catalog,
+    starts worker processes and the API/dashboard, runs the pipelines and
+    ends with a summary table. The global --app and --url do not apply: the
+    demo brings its own app (conveyor.commerce.demo.app:app) and databases.
     """
-    from .. import demo as workload_module  # registers the demo's job types: only when asked for
+    directory = _fresh(directory)
+    jobs_url = _jobs_url(directory, redis_url)
+    os.environ["CONVEYOR_URL"] = jobs_url
+    from ..commerce.demo import app as demo_app  # the commerce layer: only when the demo runs
+    from ..commerce.demo.world import DemoWorld
 
-    db.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    url = "sqlite:///" + str(db.resolve())
-    app = with_url(workload_module.app, url)
     out = console()
-    specs = workload_module.workload(size)
-    out.print(
-        f"demo: {len(specs)} jobs, {workers} worker process(es), database {db}"
-        f" (worker logs in {db.parent}{os.sep})",
-        highlight=False,
-    )
-    with WorkerFleet(workers, url, db.parent) as fleet:
-        outcome = run(app, lambda a: _drive(a, specs, fleet, out))
-        print_summary(out, outcome)
-        if keep:
-            pids = ", ".join(str(p.pid) for p in fleet.procs)
+    auth_db = directory / "auth.db"
+    token = TokenStore(auth_db).create(scope=Scope.ADMIN, name="demo")[1]
+    with DemoWorld(directory, products=products) as world:
+        env = {"CONVEYOR_URL": jobs_url, "CONVEYOR_AUTH_DB": str(auth_db), **world.env}
+        os.environ.update(env)
+        app = with_url(demo_app.app, jobs_url)
+        launches = world.launches()
+        out.print(
+            f"demo: jobs on {mask_url(jobs_url)}, catalog in {directory}{os.sep},"
+            f" {workers} worker process(es), simulators: "
+            + ", ".join(f"{name} {url}" for name, url in world.simulators.items()),
+            highlight=False,
+            soft_wrap=True,
+        )
+        with (
+            ApiServer(APP_REF, env, directory, port or _free_port()) as api,
+            WorkerFleet(workers, APP_REF, env, directory) as fleet,
+        ):
             out.print(
-                f"workers still running (pids {pids}); enqueue more from another shell with\n"
-                f"  CONVEYOR_URL=sqlite:///{db} conveyor --app conveyor.demo:app enqueue"
-                ' shopify:import:products --data \'{"store": "acme-outdoor"}\'\n'
-                "press Ctrl-C to stop them",
-                highlight=False,
-                soft_wrap=True,
+                f"dashboard: {api.url}/dashboard   login token: {token}", highlight=False, soft_wrap=True
             )
-            try:
-                fleet.wait()
-            except KeyboardInterrupt:
-                out.print("stopping the workers")
+            outcome = run(app, lambda a: _drive(a, launches, fleet, out))
+            print_summary(out, outcome, launches)
+            out.print(
+                f"dashboard: {api.url}/dashboard   login token: {token}", highlight=False, soft_wrap=True
+            )
+            if keep:
+                out.print("workers and dashboard keep running; press Ctrl-C to stop them", highlight=False)
+                try:
+                    fleet.wait()
+                except KeyboardInterrupt:
+                    out.print("stopping")
 
 
-async def _drive(
-    app: Conveyor, specs: Sequence[tuple[str, dict[str, object]]], fleet: WorkerFleet, out: Console
-) -> Outcome:
-    """Enqueue, then watch until every job has finished (or every worker has died)."""
+def _fresh(directory: Path) -> Path:
+    """Empty the demo directory; refuse a non-empty one that an earlier demo did not make."""
+    directory = directory.resolve()
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / MARKER).exists():
+            raise click.UsageError(f"{directory} is not empty and not a demo directory; choose another --dir")
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER).write_text("written by `conveyor demo`; emptied on every run\n", "utf-8")
+    return directory
+
+
+def _jobs_url(directory: Path, redis_url: str | None) -> str:
+    if redis_url is None:
+        return f"sqlite:///{directory / 'jobs.db'}"
+    if not redis_url.startswith(("redis://", "rediss://")):
+        raise click.BadParameter("expected redis://host:port/db or rediss://...", param_hint="--redis")
+    if "prefix=" in redis_url:
+        return redis_url
+    joiner = "&" if "?" in redis_url else "?"
+    return f"{redis_url}{joiner}prefix=conveyor-demo-{secrets.token_hex(3)}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _drive(app: Conveyor, launches: Sequence[Launch], fleet: WorkerFleet, out: Console) -> Outcome:
+    """Enqueue the launches, then watch until every one has finished (or every worker has died)."""
     started = time.monotonic()
-    order = {(await app.enqueue(name, payload)).id: n for n, (name, payload) in enumerate(specs)}
+    jobs: list[tuple[str, str]] = []
+    for launch in launches:
+        job = await app.enqueue(launch.job_type, launch.payload)
+        jobs.append((launch.label, job.id))
     view = LiveBoard(out) if out.is_terminal else PlainLines(out)
     with view:
         while True:
-            page = await app.list_jobs(JobFilter(oldest_first=True), limit=len(order))
-            jobs = sorted((j for j in page.jobs if j.id in order), key=lambda j: order[j.id])
-            view.update(jobs, time.monotonic() - started)
-            if len(jobs) == len(order) and all(j.state.is_finished for j in jobs):
+            rows = [await _row(app, label, job_id) for label, job_id in jobs]
+            view.update(rows, time.monotonic() - started)
+            if all(row.finished for row in rows):
                 break
             if fleet.all_exited:
-                raise click.ClickException(
-                    f"every demo worker exited early; see the logs in {fleet.log_dir}{os.sep}"
-                )
+                raise click.ClickException(f"every demo worker exited early; see the logs in {fleet.log_dir}")
             await asyncio.sleep(POLL_INTERVAL)
-    return Outcome(jobs, await app.stats(), time.monotonic() - started)
+    return Outcome(rows, await app.stats(), time.monotonic() - started)
 
 
-def print_summary(out: Console, outcome: Outcome) -> None:
-    """Per job type: how many completed, failed, needed a retry, and how long a run took."""
+async def _row(app: Conveyor, label: str, job_id: str) -> BoardRow:
+    job = await app.get_job(job_id)
+    tracker = (
+        await app.tracker(job_id) if job.state in (JobState.WAITING_CHILDREN, JobState.COMPLETED) else None
+    )
+    return BoardRow(label, job, tracker)
+
+
+def print_summary(out: Console, outcome: Outcome, launches: Sequence[Launch]) -> None:
+    """One line per pipeline, then every job the pipelines made, counted by ending."""
     table = Table(title="summary", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for name in ("job type", "jobs", "completed", "failed", "retried", "avg time", "error"):
-        table.add_column(
-            name, justify="right" if name in ("jobs", "completed", "failed", "retried") else "left"
-        )
-    by_type: dict[str, list[Job]] = {}
-    for job in outcome.jobs:
-        by_type.setdefault(job.type, []).append(job)
-    for job_type, jobs in by_type.items():
-        times = [j.finished_at - j.started_at for j in jobs if j.finished_at and j.started_at]
-        errors = sorted({j.error.message for j in jobs if j.state is JobState.FAILED and j.error})
+    for name in ("pipeline", "state", "attempts", "time", "outcome"):
+        table.add_column(name, justify="right" if name == "attempts" else "left")
+    for row, launch in zip(outcome.rows, launches, strict=True):
+        job = row.job
+        took = job.finished_at - job.created_at if job.finished_at else None
         table.add_row(
-            job_type,
-            str(len(jobs)),
-            str(sum(j.state is JobState.COMPLETED for j in jobs)),
-            str(sum(j.state is JobState.FAILED for j in jobs)),
-            str(sum(j.attempts > 1 for j in jobs)),
-            human_duration(sum(times) / len(times)) if times else "-",
-            "; ".join(errors),
-            style="red" if errors else None,
+            row.label,
+            row.state,
+            str(job.attempts),
+            human_duration(took) if took is not None else "-",
+            launch.describe(job, row.tracker),
+            style=STATE_STYLES.get(row.state) if row.state == "failed" else None,
         )
     out.print(table)
-    stats, jobs = outcome.stats, outcome.jobs
+    stats = outcome.stats
     out.print(
-        f"{len(jobs)} jobs finished in {outcome.elapsed:.1f}s:"
+        f"{stats.total} jobs ran in {outcome.elapsed:.1f}s across the pipelines:"
         f" {stats.count(JobState.COMPLETED)} completed, {stats.count(JobState.FAILED)} failed,"
-        f" {sum(j.attempts > 1 for j in jobs)} retried; success rate {success_rate(stats)}",
+        f" {stats.count(JobState.CANCELLED)} cancelled; success rate {success_rate(stats)}",
         highlight=False,
     )

@@ -7,8 +7,8 @@ second, and only when something changed.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
 
 from rich.console import Console
@@ -18,22 +18,45 @@ from rich.table import Table
 from rich.text import Text
 
 from ..job import Job, JobState
+from ..tracker import TrackerNode
 from .output import STATE_STYLES, job_message
 
 PLAIN_INTERVAL = 1.0
 
 
-def _percent(job: Job) -> float:
-    return 100.0 if job.state is JobState.COMPLETED else job.progress.percent
+@dataclass(frozen=True)
+class BoardRow:
+    """One watched job as the board shows it: a flow's percent and message come from its tracker."""
 
+    label: str
+    job: Job
+    tracker: TrackerNode | None
 
-def counts_text(jobs: Sequence[Job]) -> str:
-    counts = Counter(j.display_state for j in jobs)
-    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    @property
+    def state(self) -> str:
+        return self.job.display_state
+
+    @property
+    def finished(self) -> bool:
+        return self.job.state.is_finished
+
+    @property
+    def percent(self) -> float:
+        if self.job.state is JobState.COMPLETED:
+            return 100.0
+        if self.tracker is not None and self.tracker.children:
+            return self.tracker.percent
+        return self.job.progress.percent
+
+    @property
+    def message(self) -> str:
+        if self.finished or self.tracker is None or not self.tracker.phases:
+            return job_message(self.job)
+        return " · ".join(f"{p.name} {p.done:g}/{p.total:g}" for p in self.tracker.phases if p.total)
 
 
 class LiveBoard:
-    """One progress bar per job, coloured by state, redrawn on every update."""
+    """One progress bar per watched job, coloured by state, redrawn on every update."""
 
     def __init__(self, out: Console) -> None:
         self._live = Live(console=out, auto_refresh=False, transient=False)
@@ -47,17 +70,17 @@ class LiveBoard:
     ) -> None:
         self._live.__exit__(kind, exc, tb)
 
-    def update(self, jobs: Sequence[Job], elapsed: float) -> None:
+    def update(self, rows: Sequence[BoardRow], elapsed: float) -> None:
         board = Table.grid(padding=(0, 1))
-        for job in jobs:
-            style = STATE_STYLES.get(job.display_state, "")
+        for row in rows:
+            style = STATE_STYLES.get(row.state, "")
             bar = ProgressBar(
-                total=100, completed=_percent(job), width=24, complete_style=style, finished_style=style
+                total=100, completed=row.percent, width=24, complete_style=style, finished_style=style
             )
-            label = Text.assemble((job.type, "bold"), "  ", (job_message(job), style or "default"))
-            board.add_row(Text(f"{job.display_state:<9}", style=style), bar, f"{_percent(job):3.0f}%", label)
-        finished = sum(j.state.is_finished for j in jobs)
-        board.add_row("", "", "", Text(f"{finished}/{len(jobs)} finished · {elapsed:.1f}s", style="dim"))
+            label = Text.assemble((row.label, "bold"), "  ", (row.message, style or "default"))
+            board.add_row(Text(f"{row.state:<9}", style=style), bar, f"{row.percent:3.0f}%", label)
+        finished = sum(row.finished for row in rows)
+        board.add_row("", "", "", Text(f"{finished}/{len(rows)} finished · {elapsed:.1f}s", style="dim"))
         self._live.update(board, refresh=True)
 
 
@@ -75,14 +98,14 @@ class PlainLines:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def update(self, jobs: Sequence[Job], elapsed: float) -> None:
-        finished = sum(j.state.is_finished for j in jobs)
-        running = [f"{j.type} {_percent(j):.0f}%" for j in jobs if j.state is JobState.RUNNING]
-        line = f"{finished}/{len(jobs)} finished ({counts_text(jobs)})"
+    def update(self, rows: Sequence[BoardRow], elapsed: float) -> None:
+        finished = sum(row.finished for row in rows)
+        running = [f"{row.job.type} {row.percent:.0f}%" for row in rows if not row.finished]
+        line = f"{finished}/{len(rows)} finished"
         if running:
             line += " · running: " + ", ".join(running)
         now = time.monotonic()
-        done = finished == len(jobs)
+        done = finished == len(rows)
         if line != self._last_line and (done or now - self._last_at >= PLAIN_INTERVAL):
             self._out.print(f"[{elapsed:5.1f}s] {line}", markup=False, highlight=False, soft_wrap=True)
             self._last_line, self._last_at = line, now
