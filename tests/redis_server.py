@@ -6,7 +6,9 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import redis
 
@@ -18,13 +20,34 @@ def free_port() -> int:
         return port
 
 
-class RedisServer:
-    """One server on 127.0.0.1, its files in `folder`; `restart` keeps port and data (with AOF)."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS-only server: its certificate and key, and the CA clients must trust."""
 
-    def __init__(self, folder: Path, *, appendonly: bool = False, password: str | None = None) -> None:
+    cert: Path
+    key: Path
+    ca: Path
+
+
+class RedisServer:
+    """One server on 127.0.0.1, its files in `folder`; `restart` keeps port and data (with AOF).
+
+    With `tls`, the server speaks only TLS (its plain port is off) and `url`
+    says `rediss://`, naming the CA to trust.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        appendonly: bool = False,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.folder = folder
         self.appendonly = appendonly
         self.password = password
+        self.tls = tls
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -34,17 +57,37 @@ class RedisServer:
 
     def url(self, prefix: str | None = None) -> str:
         auth = "" if self.password is None else f":{self.password}@"
-        url = f"redis://{auth}127.0.0.1:{self.port}/0"
-        return url if prefix is None else f"{url}?prefix={prefix}"
+        if self.tls is None:
+            url, query = f"redis://{auth}127.0.0.1:{self.port}/0", {}
+        else:
+            url, query = f"rediss://{auth}127.0.0.1:{self.port}/0", {"ssl_ca_certs": str(self.tls.ca)}
+        if prefix is not None:
+            query["prefix"] = prefix
+        return f"{url}?{urlencode(query)}" if query else url
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, decode_responses=True)
+        tls = {} if self.tls is None else {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, decode_responses=True, **tls
+        )
+
+    def _listen(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return [
+            "--port", "0",
+            "--tls-port", str(self.port),
+            "--tls-cert-file", str(self.tls.cert),
+            "--tls-key-file", str(self.tls.key),
+            "--tls-ca-cert-file", str(self.tls.ca),
+            "--tls-auth-clients", "no",
+        ]  # fmt: skip
 
     def start(self) -> None:
         self._process = subprocess.Popen(
             [
                 "redis-server",
-                "--port", str(self.port),
+                *self._listen(),
                 "--bind", "127.0.0.1",
                 "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no",
