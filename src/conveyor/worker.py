@@ -399,7 +399,7 @@ class Worker:
         assert self._backend is not None
         report = self._reporter.take()
         if report.progress:
-            await self._backend.progress(report.progress)
+            await self._backend.progress(report.progress, now=self._clock.now())
         if report.logs:
             await self._backend.log(report.logs)
         if report.bag:

@@ -1,11 +1,13 @@
-"""Server-sent events for live views, by polling the backend until the engine has an event stream.
+"""Server-sent events for live views, read from the backend's job event stream.
 
-Each poll lists the caller's live jobs and sends a `job` event for every job
-that is new or whose state or progress changed; a job that left the live set
-is read once more so its final state is sent (or `removed` if it is gone).
-A `stats` event is sent whenever the counts change. The first poll therefore
-sends a snapshot of every live job and the current counts. A stream never
-ends by itself; it stops when the client disconnects.
+A new stream first sends a snapshot (every live job the caller sees, then the
+counts) and then follows the event stream from a cursor taken before the
+snapshot, so no change falls between the two. Each `job` event carries the
+whole job as it is when sent, plus what happened (`event.kind`, `event.at`),
+and an SSE id: the backend cursor after it. A client that reconnects with
+`Last-Event-ID` resumes there and skips the snapshot. Events arriving within
+`interval` are coalesced: a job that changed five times is read and sent
+once. A stream never ends by itself; it stops when the client disconnects.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from ..backends.base import JobFilter
-from ..errors import BackendError
-from ..job import LIVE_STATES, Job
+from ..backends.base import Backend, JobFilter
+from ..errors import BackendError, PayloadError
+from ..events import JobEvent, JobEventKind
+from ..job import LIVE_STATES
 from .auth import Caller
 from .seeds import stats_event
 from .service import Jobs
@@ -27,25 +30,14 @@ from .views import job_out
 
 log = logging.getLogger("conveyor.api.events")
 
-LIVE_LIMIT = 1000  # live jobs followed per stream; beyond that, only counts stay exact
+LIVE_LIMIT = 1000  # live jobs in the first snapshot; later changes are sent whatever their number
+BATCH = 500  # events read per backend call
 KEEPALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing the stream
 
 
-def sse(event: str, data: str) -> str:
-    return f"event: {event}\ndata: {data}\n\n"
-
-
-def _fingerprint(job: Job) -> tuple[object, ...]:
-    p = job.progress
-    return (
-        job.display_state,
-        job.attempts,
-        p.percent,
-        p.message,
-        p.step,
-        job.cancel_requested,
-        job.children_pending,
-    )
+def sse(event: str, data: str, event_id: str | None = None) -> str:
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {event}\ndata: {data}\n\n"
 
 
 @dataclass
@@ -55,45 +47,80 @@ class EventStream:
     interval: float
     queues: Sequence[str] = ()
     types: Sequence[str] = ()
+    resume: str | None = None  # the client's Last-Event-ID
 
     async def __aiter__(self) -> AsyncIterator[str]:
         yield f"retry: {max(1000, int(self.interval * 2000))}\n\n"
-        seen: dict[str, tuple[object, ...]] = {}
-        last_stats = ""
+        backend = await self.jobs.app.backend()
+        cursor = await self._resumable(backend)
+        snapshot: list[str] = []
+        if cursor is None:
+            cursor = (await backend.events(None)).cursor
+            snapshot = await self._snapshot(cursor)
+        last_stats = await self._stats()
+        yield "".join([*snapshot, sse("stats", last_stats)])
         quiet_since = time.monotonic()
         while True:
             try:
-                chunks, seen, last_stats = await self._poll(seen, last_stats)
+                batch = await backend.events(cursor, limit=BATCH, block=KEEPALIVE)
+                chunks = await self._send(backend, batch.events)
+                stats = await self._stats()
             except BackendError as exc:
-                log.warning("event stream poll failed: %s", exc)
-                chunks = [sse("error", json.dumps({"detail": "the job backend is unavailable"}))]
+                log.warning("event stream read failed: %s", exc)
+                yield sse("error", json.dumps({"detail": "the job backend is unavailable"}))
+                await asyncio.sleep(self.interval)
+                continue
+            cursor = batch.cursor
+            if stats != last_stats:
+                chunks.append(sse("stats", stats))
+                last_stats = stats
             if chunks:
                 quiet_since = time.monotonic()
                 yield "".join(chunks)
             elif time.monotonic() - quiet_since >= KEEPALIVE:
                 quiet_since = time.monotonic()
                 yield ": keepalive\n\n"
-            await asyncio.sleep(self.interval)
+            if batch.events:
+                await asyncio.sleep(self.interval)  # let the next changes gather into one read
 
-    async def _poll(
-        self, seen: dict[str, tuple[object, ...]], last_stats: str
-    ) -> tuple[list[str], dict[str, tuple[object, ...]], str]:
+    async def _stats(self) -> str:
+        return stats_event(await self.jobs.stats(self.caller)).model_dump_json()
+
+    async def _resumable(self, backend: Backend) -> str | None:
+        """The client's Last-Event-ID if this backend can resume from it, else None."""
+        if not self.resume:
+            return None
+        try:
+            await backend.events(self.resume, limit=1)
+        except PayloadError:
+            return None
+        return self.resume
+
+    async def _snapshot(self, cursor: str) -> list[str]:
         wanted = JobFilter(states=sorted(LIVE_STATES), queues=self.queues, types=self.types)
         page = await self.jobs.page(self.caller, wanted, limit=LIVE_LIMIT)
-        chunks: list[str] = []
-        current: dict[str, tuple[object, ...]] = {}
-        for job in page.jobs:
-            current[job.id] = _fingerprint(job)
-            if seen.get(job.id) != current[job.id]:
-                chunks.append(sse("job", job_out(job).model_dump_json()))
-        backend = await self.jobs.app.backend()
-        for job_id in seen.keys() - current.keys():
-            ended = await backend.get(job_id)
-            if ended is None or not self.caller.sees(ended):
-                chunks.append(sse("removed", json.dumps({"id": job_id})))
-            else:
-                chunks.append(sse("job", job_out(ended).model_dump_json()))
-        stats = stats_event(await self.jobs.stats(self.caller)).model_dump_json()
-        if stats != last_stats:
-            chunks.append(sse("stats", stats))
-        return chunks, current, stats
+        return [sse("job", job_out(job).model_dump_json(), cursor) for job in page.jobs]
+
+    def _wanted(self, event: JobEvent) -> bool:
+        return (
+            (self.caller.tenant is None or event.tenant == self.caller.tenant)
+            and (not self.queues or event.queue in self.queues)
+            and (not self.types or event.type in self.types)
+        )
+
+    async def _send(self, backend: Backend, events: Sequence[JobEvent]) -> list[str]:
+        """One SSE event per job that changed, in the order of its last change."""
+        latest: dict[str, JobEvent] = {}
+        for event in filter(self._wanted, events):
+            latest.pop(event.job_id, None)
+            latest[event.job_id] = event
+        chunks = []
+        for event in latest.values():
+            job = None if event.kind is JobEventKind.REMOVED else await backend.get(event.job_id)
+            if job is None or not self.caller.sees(job):
+                chunks.append(sse("removed", json.dumps({"id": event.job_id}), event.cursor))
+                continue
+            data = job_out(job).model_dump(mode="json")
+            data["event"] = {"kind": event.kind.value, "at": event.at}
+            chunks.append(sse("job", json.dumps(data), event.cursor))
+        return chunks

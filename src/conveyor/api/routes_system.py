@@ -3,7 +3,7 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -71,7 +71,8 @@ def system_routes(ctx: ApiContext) -> APIRouter:
         responses={
             200: {
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                "description": "A stream of `job`, `removed`, `stats` and `error` events (JSON data).",
+                "description": "A stream of `job`, `removed`, `stats` and `error` events (JSON data);"
+                " each `job` and `removed` event has an id to resume from with `Last-Event-ID`.",
             },
             **errors(),
         },
@@ -80,9 +81,19 @@ def system_routes(ctx: ApiContext) -> APIRouter:
         caller: Annotated[Caller, Depends(read)],
         queue: Annotated[list[str] | None, Query(description="Only jobs of these queues.")] = None,
         type: Annotated[list[str] | None, Query(description="Only jobs of these types.")] = None,
+        last_event_id: Annotated[
+            str | None, Header(alias="Last-Event-ID", description="Resume after this event; no snapshot.")
+        ] = None,
     ) -> StreamingResponse:
         """Live job changes and counts as server-sent events, until the client disconnects."""
-        stream = EventStream(jobs, caller, ctx.events_interval, queues=queue or (), types=type or ())
+        stream = EventStream(
+            jobs,
+            caller,
+            ctx.events_interval,
+            queues=queue or (),
+            types=type or (),
+            resume=last_event_id,
+        )
         return StreamingResponse(
             stream,
             media_type="text/event-stream",

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from ..events import EventBatch
 from ..job import AttemptError, BagEntry, Job, JobState, LogLine, NewJob, PhaseSpec, ThenAction
 from ..limits import KeyState, RateLimit
 from ..schedules import Schedule
@@ -172,7 +173,7 @@ class Backend(Protocol):
     async def workers(self, *, alive_since: float) -> list[WorkerInfo]: ...
 
     # progress and logs
-    async def progress(self, updates: Sequence[ProgressUpdate]) -> None: ...
+    async def progress(self, updates: Sequence[ProgressUpdate], *, now: float | None = None) -> None: ...
     async def log(self, lines: Sequence[LogLine]) -> None: ...
 
     # read
@@ -203,6 +204,17 @@ class Backend(Protocol):
     async def schedules(self) -> list[Schedule]: ...
     async def remove_schedule(self, name: str) -> bool: ...
     async def claim_tick(self, name: str, tick: float, next_run_at: float, job: NewJob | None) -> bool: ...
+
+    # events for live views: bounded, each written with its change
+    async def events(self, after: str | None, *, limit: int = 500, block: float = 0.0) -> EventBatch:
+        """Events recorded after cursor `after`, oldest first, at most `limit`.
+
+        `after=None` starts at the end of the stream (only what happens from now
+        on); `FROM_OLDEST` at the oldest event kept. With nothing to return,
+        waits up to `block` seconds for an event. A cursor is opaque and only
+        valid for the backend that returned it.
+        """
+        ...
 
     # waiting for work
     async def next_due(self, queues: Sequence[str]) -> float | None: ...

@@ -3,7 +3,7 @@
 from datetime import UTC, date, datetime, time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ..api.events import EventStream
@@ -125,9 +125,15 @@ def page_routes(dash: Dashboard) -> APIRouter:
         return await dash.page(request, viewer, "schedules.html", schedules=shown)
 
     @router.get("/events")
-    async def events(viewer: SignedIn) -> StreamingResponse:
-        """The API's event stream, authenticated by the session cookie instead of a bearer token."""
-        stream = EventStream(jobs, viewer.caller, dash.config.events_interval)
+    async def events(
+        viewer: SignedIn, last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None
+    ) -> StreamingResponse:
+        """The API's event stream, authenticated by the session cookie instead of a bearer token.
+
+        The browser's EventSource sends Last-Event-ID when it reconnects, so a
+        dropped connection resumes where it stopped instead of re-sending every live job.
+        """
+        stream = EventStream(jobs, viewer.caller, dash.config.events_interval, resume=last_event_id)
         return StreamingResponse(
             stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )

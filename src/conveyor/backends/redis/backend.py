@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from ...errors import BackendError, InvalidStateTransition
+from ...errors import BackendError, ConfigurationError, InvalidStateTransition
+from ...events import DEFAULT_EVENTS_MAX
 from ...job import AttemptError, BagEntry, Job, JobState, LogLine, NewJob, PhaseSpec
 from ..base import (
     EnqueueResult,
@@ -30,6 +31,7 @@ from ..base import (
     WorkerInfo,
 )
 from . import listing
+from .events import RedisEvents
 from .flows import CHUNK, Flows, Posted, chunks, posted
 from .keys import KeyLayout
 from .limits import RedisLimits
@@ -57,12 +59,18 @@ WORKER_MEMORY = 24 * 3600.0  # a worker not seen for this long is forgotten
 WORKER_LOST = "the worker running this attempt stopped renewing its lease"
 
 
-class RedisBackend(RedisSchedules, RedisLimits):
-    """`redis://[:password@]host:port/db`, `rediss://...` (TLS) or `unix:///path.sock`."""
+class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
+    """`redis://[:password@]host:port/db`, `rediss://...` (TLS) or `unix:///path.sock`.
 
-    def __init__(self, url: str, *, prefix: str = "conveyor") -> None:
+    `events_max` bounds each queue's event stream (approximately: Redis trims whole nodes).
+    """
+
+    def __init__(self, url: str, *, prefix: str = "conveyor", events_max: int = DEFAULT_EVENTS_MAX) -> None:
+        if events_max < 1:
+            raise ConfigurationError(f"events_max must be at least 1, got {events_max}")
         self.layout = KeyLayout(prefix)
-        self._store = Store(url, self.layout)
+        self.events_max = events_max
+        self._store = Store(url, self.layout, events_max=events_max)
         self._flows = Flows(self._store, self.layout)
         self.where = self._store.where
         self._wake: WakeUps | None = None
@@ -250,13 +258,14 @@ class RedisBackend(RedisSchedules, RedisLimits):
     # progress and logs ------------------------------------------------------------------
 
     @translate_errors
-    async def progress(self, updates: Sequence[ProgressUpdate]) -> None:
+    async def progress(self, updates: Sequence[ProgressUpdate], *, now: float | None = None) -> None:
         queues = await self._store.queues_of([u.job_id for u in updates])
         by_queue: dict[str, list[dict[str, str]]] = defaultdict(list)
         for u in updates:
             if u.job_id in queues:
                 by_queue[queues[u.job_id]].append(progress_fields(u))
-        calls = [Script("progress", self._base(q), (json.dumps(items),)) for q, items in by_queue.items()]
+        at = "" if now is None else num(now)
+        calls = [Script("progress", self._base(q), (json.dumps(items), at)) for q, items in by_queue.items()]
         if calls:
             await self._store.run(calls)
 

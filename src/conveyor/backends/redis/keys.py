@@ -30,6 +30,7 @@ names from the tag (see `lua/common.lua`): keep both in step.
                                       queue but not yet confirmed stored in its own queue
     {p:q}:outbox               hash   job id -> JSON list of flow events not yet delivered
     {p:q}:void:<id>            string a child cancelled before it was stored: store it cancelled
+    {p:q}:events               stream the queue's job events, trimmed to about events_max entries
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class KeyLayout:
 
     def kids(self, queue: str, job_id: str) -> str:
         return f"{self.queue(queue)}:kids:{job_id}"
+
+    def events(self, queue: str) -> str:
+        return f"{self.queue(queue)}:events"
 
     def tenant_counts(self, queue: str, tenant: str) -> str:
         return f"{self.queue(queue)}:tenant:{tenant}"

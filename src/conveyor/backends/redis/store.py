@@ -62,22 +62,25 @@ class Script:
     args: Sequence[Arg] = ()
 
 
-def _load_sources() -> dict[str, str]:
+def _load_sources(events_max: int) -> dict[str, str]:
     folder = resources.files(__package__).joinpath("lua")
-    # Prepended to every script: what every state change shares, then keys and groups, dedup modes.
+    # Prepended to every script: the event stream's bound, what every state change shares,
+    # then keys and groups, dedup modes.
     parts = ("common", "limits", "dedup")
-    common = "".join(folder.joinpath(f"{part}.lua").read_text("utf-8") for part in parts)
+    common = f"local EVENTS_MAX = {int(events_max)}\n" + "".join(
+        folder.joinpath(f"{part}.lua").read_text("utf-8") for part in parts
+    )
     return {name: common + folder.joinpath(f"{name}.lua").read_text("utf-8") for name in SCRIPTS}
 
 
 class Store:
     """What every backend operation needs, apart from what it means: connections, scripts, lookups."""
 
-    def __init__(self, url: str, keys: KeyLayout) -> None:
+    def __init__(self, url: str, keys: KeyLayout, *, events_max: int) -> None:
         self.url = url
         self.where = redacted(url)
         self.keys = keys
-        self._sources = _load_sources()
+        self._sources = _load_sources(events_max)
         self._shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()}
         self._client: aioredis.Redis | None = None
         self._script_pool: aioredis.ConnectionPool | None = None

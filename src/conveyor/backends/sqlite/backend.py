@@ -9,7 +9,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from ...errors import InvalidStateTransition
+from ...errors import ConfigurationError, InvalidStateTransition
+from ...events import DEFAULT_EVENTS_MAX
 from ...job import (
     FINISHED_STATES,
     LIVE_STATES,
@@ -32,6 +33,7 @@ from ..base import (
 )
 from . import claim, dedup, keys
 from .connection import SQLiteConnection
+from .events import SQLiteEvents
 from .extras import SQLiteKeysAndSchedules
 from .flows import cancel_descendants, count_children, job_ended, settle_wait
 from .reads import SQLiteReads, get_row
@@ -57,12 +59,23 @@ _INSERT_ERROR = (
 )
 
 
+_REMOVED_EVENT = (
+    "INSERT INTO conveyor_events (kind, job_id, type, queue, tenant, state, percent, message, at)"
+    " SELECT 'removed', id, type, queue, tenant, state, progress_percent, progress_message, NULL"
+    " FROM conveyor_jobs WHERE id = ?"
+)
+
+
 def _error_row(job_id: str, error: AttemptError) -> tuple[object, ...]:
     return (job_id, error.attempt, error.at, error.type, error.message, error.traceback)
 
 
-class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
-    """Each public method is one transaction; `wait_for_jobs` watches the file for commits."""
+class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules, SQLiteEvents):
+    """Each public method is one transaction; `wait_for_jobs` watches the file for commits.
+
+    `events_max` bounds the event table; the file keeps one bound, set by the
+    process that opened it last, so give every process the same.
+    """
 
     def __init__(
         self,
@@ -71,8 +84,12 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
         synchronous: str = "NORMAL",
         busy_timeout: float = 10.0,
         poll_interval: float = 0.005,
+        events_max: int = DEFAULT_EVENTS_MAX,
     ) -> None:
+        if events_max < 1:
+            raise ConfigurationError(f"events_max must be at least 1, got {events_max}")
         self.path = path
+        self.events_max = events_max
         self._db = SQLiteConnection(path, synchronous=synchronous, busy_timeout=busy_timeout)
         self._poll_interval = poll_interval
         self._watch: sqlite3.Connection | None = None
@@ -84,6 +101,7 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
 
     async def open(self) -> None:
         await self._db.open()
+        await self._db.execute("UPDATE conveyor_event_clock SET keep = ?", [(self.events_max,)])
         # A second connection, used only from the event loop, to see other processes' commits.
         self._watch = self._db.connect_raw()
         self._local_change = asyncio.Event()
@@ -152,7 +170,7 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
                 job_ended(conn, job_id, "cancelled", now)
             return get_row(conn, job_id)
 
-        return await self._db.write(run)
+        return await self._db.write(run, now=now)
 
     async def retry(self, job_id: str, *, now: float) -> Job | None:
         def run(conn: sqlite3.Connection) -> Job | None:
@@ -174,12 +192,14 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
             )
             return get_row(conn, job_id)
 
-        job = await self._db.write(run)
+        job = await self._db.write(run, now=now)
         self._changed()
         return job
 
     async def remove(self, job_id: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
+            # Retention deletes many jobs silently; only a removal by hand is an event.
+            conn.execute(_REMOVED_EVENT, (job_id,))
             return conn.execute("DELETE FROM conveyor_jobs WHERE id = ?", (job_id,)).rowcount == 1
 
         return await self._db.write(run)
@@ -188,7 +208,7 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
 
     async def fetch(self, params: FetchParams) -> list[Job]:
         self._mark_seen()
-        return await self._db.write(lambda conn: claim.fetch(conn, params), quick=True)
+        return await self._db.write(lambda conn: claim.fetch(conn, params), quick=True, now=params.now)
 
     def _mark_seen(self) -> None:
         """Before a fetch looks, note what it will have seen; a commit after this wakes the next wait."""
@@ -243,7 +263,7 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
                     settle_wait(conn, s.job_id, now)
             return applied
 
-        applied = await self._db.write(run, quick=len(settlements) <= QUICK_ROWS)
+        applied = await self._db.write(run, quick=len(settlements) <= QUICK_ROWS, now=now)
         if any(s.kind in (SettleKind.RETRY, SettleKind.SNOOZE) for s in settlements):
             self._changed()
         return applied
@@ -316,7 +336,7 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
                 conn.execute(_INSERT_ERROR, _error_row(job_id, error))
             return result
 
-        result = await self._db.write(run)
+        result = await self._db.write(run, now=now)
         if result.requeued:
             self._changed()
         return result
@@ -326,13 +346,14 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules):
 
     # progress and logs ------------------------------------------------------------------
 
-    async def progress(self, updates: Sequence[ProgressUpdate]) -> None:
+    async def progress(self, updates: Sequence[ProgressUpdate], *, now: float | None = None) -> None:
         rows = [(u.percent, u.message, u.step, u.job_id) for u in updates]
         await self._db.execute(
             "UPDATE conveyor_jobs SET progress_percent = coalesce(?, progress_percent),"
             " progress_message = coalesce(?, progress_message),"
             " progress_step = coalesce(?, progress_step) WHERE id = ? AND state = 'running'",
             rows,
+            now=now,
         )
 
     async def log(self, lines: Sequence[LogLine]) -> None:

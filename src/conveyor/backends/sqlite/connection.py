@@ -56,7 +56,7 @@ class SQLiteConnection:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="conveyor-sqlite")
         try:
             await self.run(self._connect)
-            await self.write(self._migrate)
+            await self.run(self._write, self._migrate)  # unstamped: the clock table may not exist yet
             self._quick = self.connect_raw(busy_timeout=0)
             self._quick.execute(f"PRAGMA synchronous = {self._synchronous}")
         except BaseException:
@@ -128,14 +128,21 @@ class SQLiteConnection:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self.run(self._read, fn)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *, quick: bool = False) -> T:
+    async def write(
+        self, fn: Callable[[sqlite3.Connection], T], *, quick: bool = False, now: float | None = None
+    ) -> T:
         """One transaction. `quick` ones (a few rows) first try the event loop's own connection.
+
+        `now` is the engine's time of the change: the transaction stamps it
+        first, so the event triggers record when each change happened (None
+        for writes that carry no time, so a stale time never leaks into them).
 
         Handing a call to the SQLite thread and back costs more than a small
         transaction itself, so a quick write runs in place when the file is
         free (busy timeout 0) and goes to the thread, which waits its turn,
         only when another connection holds the write lock.
         """
+        fn = _stamped(fn, now)
         if quick and self._quick is not None:
             try:
                 return self._write_on(self._quick, fn)
@@ -145,7 +152,7 @@ class SQLiteConnection:
                 raise self._translate(exc) from exc
         return await self.run(self._write, fn)
 
-    async def execute(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
+    async def execute(self, sql: str, rows: Sequence[Sequence[object]], *, now: float | None = None) -> int:
         """One statement over `rows` in one write transaction; returns the rows changed.
 
         The cursor never leaves the SQLite thread: a cursor freed on the event
@@ -156,7 +163,7 @@ class SQLiteConnection:
         def run(conn: sqlite3.Connection) -> int:
             return conn.executemany(sql, rows).rowcount
 
-        return await self.write(run)
+        return await self.write(run, now=now)
 
     def _write_on(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
@@ -193,6 +200,14 @@ class SQLiteConnection:
             raise
         conn.execute("COMMIT")
         return result
+
+
+def _stamped(fn: Callable[[sqlite3.Connection], T], now: float | None) -> Callable[[sqlite3.Connection], T]:
+    def run(conn: sqlite3.Connection) -> T:
+        conn.execute("UPDATE conveyor_event_clock SET now = ?", (now,))
+        return fn(conn)
+
+    return run
 
 
 class _Busy(Exception):

@@ -86,9 +86,25 @@ local function jobs_json(jobs)
     return cjson.encode(jobs)
 end
 
+-- Job events for live views: one stream per queue, in the queue's slot, so the
+-- script that changes a job appends its event atomically. Trimmed to about
+-- EVENTS_MAX entries (`~`: Redis drops whole nodes), set by the prelude Python
+-- prepends. `at` is nil for a change that carries no time. Call after the
+-- change, so the entry has the job's new state (remove.lua: before deleting).
+local EVENTS = B .. ':events'
+local function emit(id, kind, at)
+    local j = redis.call('HMGET', job_key(id), 'type', 'tenant', 'state', 'percent', 'message')
+    local fields = { 'kind', kind, 'job', id, 'type', j[1], 'state', j[3], 'percent', j[4] or '0' }
+    if j[2] then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = j[2] end
+    if j[5] then fields[#fields + 1] = 'message'; fields[#fields + 1] = j[5] end
+    if at then fields[#fields + 1] = 'at'; fields[#fields + 1] = at end
+    redis.call('XADD', EVENTS, 'MAXLEN', '~', EVENTS_MAX, '*', unpack(fields))
+end
+
 -- A job reached a final state at `now`: index it for retention and free its dedup key.
 local function finish(id, state, attempts, tenant, dedup_key, now)
     redis.call('HSET', job_key(id), 'state', state, 'finished_at', now)
+    emit(id, state, now)
     redis.call('ZADD', FINISHED, now, id)
     count(state, attempts, tenant, 1)
     if dedup_key and redis.call('HGET', DEDUP, dedup_key) == id then
@@ -179,6 +195,7 @@ local function wake(id, now)
     count('waiting_children', j[2], j[3], -1)
     if j[1] == 'run' then
         redis.call('HSET', key, 'state', 'pending', 'run_at', now, 'attempts', '0')
+        emit(id, 'requeued', now)
         redis.call('ZADD', READY, ready_score(j[5], j[6]), id)
         count('pending', 0, j[3], 1)
         woken = true

@@ -31,6 +31,7 @@ for i, job in ipairs(jobs) do
     elseif redis.call('ZADD', JOBS, 'NX', seq, id) == 1 then -- 0: stored by a replayed call
         local key = job_key(id)
         redis.call('HSET', key, 'seq', seq, 'attempts', '0', unpack(job[7]))
+        emit(id, 'added', redis.call('HGET', key, 'created_at'))
         if job[8] == '1' and redis.call('DEL', void_key(id)) == 1 then
             -- its parent's subtree was cancelled while this child was on its way
             local now = redis.call('HGET', key, 'created_at')

@@ -31,6 +31,7 @@ for _, id in ipairs(expired) do
             failed[#failed + 1] = id
         else
             redis.call('HSET', key, 'state', 'pending', 'run_at', now)
+            emit(id, 'retrying', now)
             redis.call('ZADD', READY, ready_score(j[6], j[7]), id)
             count('pending', attempts, tenant, 1)
             requeued[#requeued + 1] = id

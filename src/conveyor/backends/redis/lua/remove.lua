@@ -4,6 +4,7 @@ local key = job_key(id)
 local j = redis.call('HMGET', key, 'state', 'attempts', 'tenant', 'dedup_key')
 local state = j[1]
 if not state then return 0 end
+emit(id, 'removed', nil)
 if INDEX[state] then redis.call('ZREM', INDEX[state], id) end
 redis.call('ZREM', JOBS, id)
 count(state, j[2], j[3], -1)

@@ -21,6 +21,7 @@ if state == 'failed' or state == 'cancelled' then
     redis.call('HSET', key, 'state', 'pending', 'attempts', '0', 'run_at', now, 'percent', '0')
     redis.call('HDEL', key, 'finished_at', 'lease_until', 'cancel')
     redis.call('HINCRBY', key, 'gen', 1)
+    emit(id, 'requeued', now)
     redis.call('ZADD', READY, ready_score(j[5], j[6]), id)
     count('pending', 0, j[3], 1)
     flush_counts()

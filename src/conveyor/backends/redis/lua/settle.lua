@@ -34,6 +34,7 @@ for _, s in ipairs(cjson.decode(ARGV[4])) do
             redis.call('HSET', key, 'state', 'waiting_children', 'then', s['then'] or 'complete')
             redis.call('HINCRBY', key, 'stage', 1)
             count('waiting_children', attempts, tenant, 1)
+            emit(id, 'waiting', now)
             if tonumber(j[8] or '0') == 0 then wake(id, now) end
         elseif s.kind == 'retry' or s.kind == 'snooze' then
             local due = s.run_at or now
@@ -48,6 +49,7 @@ for _, s in ipairs(cjson.decode(ARGV[4])) do
                 redis.call('ZADD', SCHEDULED, due, id)
             end
             count(state, attempts, tenant, 1)
+            emit(id, 'retrying', now)
             woken = true
         else
             if s.error then redis.call('HSET', key, 'error', s.error) end

@@ -1,0 +1,85 @@
+"""Reading the SQLite event table: a cursor is the last `seq` read.
+
+Triggers (migration 0005) write the events in the transactions that change
+jobs; a reader with nothing new waits on the same commit signal as an idle
+worker (`PRAGMA data_version` on the watch connection), so a waiting live
+view costs one pragma every few milliseconds and no table reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from ...errors import PayloadError
+from ...events import FROM_OLDEST, EventBatch, JobEvent, JobEventKind
+from ...job import JobState
+from .connection import SQLiteConnection
+
+_AFTER = (
+    "SELECT seq, kind, job_id, type, queue, tenant, state, percent, message, at"
+    " FROM conveyor_events WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+_LAST = "SELECT max(seq) FROM conveyor_events"
+
+
+def parse_cursor(cursor: str) -> int:
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise PayloadError(f"bad event cursor {cursor[:40]!r}: expected a number from this SQLite backend")
+    return int(cursor)
+
+
+def _event(row: tuple[object, ...]) -> JobEvent:
+    seq, kind, job_id, type_, queue, tenant, state, percent, message, at = row
+    return JobEvent(
+        id=str(seq),
+        cursor=str(seq),
+        kind=JobEventKind(str(kind)),
+        job_id=str(job_id),
+        type=str(type_),
+        queue=str(queue),
+        tenant=None if tenant is None else str(tenant),
+        state=JobState(str(state)),
+        percent=float(percent),  # type: ignore[arg-type]
+        message=None if message is None else str(message),
+        at=None if at is None else float(at),  # type: ignore[arg-type]
+    )
+
+
+class SQLiteEvents:
+    _db: SQLiteConnection
+    _watch: sqlite3.Connection | None
+    _poll_interval: float
+
+    async def events(self, after: str | None, *, limit: int = 500, block: float = 0.0) -> EventBatch:
+        if limit < 1:
+            raise PayloadError("an event read needs a limit of at least 1")
+        if after is None:
+            last = await self._db.read(lambda conn: conn.execute(_LAST).fetchone())
+            start = int(last[0] or 0)
+        else:
+            start = parse_cursor(after or FROM_OLDEST)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + block
+        while True:
+            version = self._data_version()
+            rows = await self._db.read(lambda conn: conn.execute(_AFTER, (start, limit)).fetchall())
+            if rows:
+                events = [_event(r) for r in rows]
+                return EventBatch(events, events[-1].cursor)
+            if not await self._commit_after(version, deadline - loop.time()):
+                return EventBatch([], str(start))
+
+    def _data_version(self) -> int:
+        assert self._watch is not None, "the SQLite backend is not open"
+        return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+
+    async def _commit_after(self, version: int, timeout: float) -> bool:
+        """Wait until a commit after `version` was read, or `timeout` passes (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            await asyncio.sleep(min(self._poll_interval, deadline - loop.time()))
+            if self._data_version() != version:
+                return True
+        return False
