@@ -30,6 +30,7 @@ from conveyor import Clock
 from .base import Gate, Reply, Sandbox, iso, json_response
 from .faults import FaultConfig
 from .limits import TokenBucket
+from .shopify_catalog_read import add_catalog_read_routes
 from .shopify_graphql import ShopifyGraphQL
 from .shopify_store import MAX_OPTIONS, ShopifyStore, handle_of, is_url, money, rest_view
 
@@ -125,6 +126,7 @@ class ShopifySandbox(Sandbox):
         app.add_api_route(f"{one}/images.json", self.create_image, methods=["POST"])
         app.add_api_route(one + "/images/{image_id:int}.json", self.get_image, methods=["GET"])
         app.add_api_route(one + "/images/{image_id:int}.json", self.delete_image, methods=["DELETE"])
+        add_catalog_read_routes(self, app)
 
     async def graphql_endpoint(self, request: Request) -> Response:
         return json_response(*self.graphql.execute(await self.read_json(request)))
