@@ -21,6 +21,7 @@ from .errors import (
     Unrecoverable,
     WorkerLost,
 )
+from .events import FROM_OLDEST, EventBatch, JobEvent, JobEventKind
 from .flows import Flow
 from .job import (
     PRIORITY_HIGH,
@@ -48,6 +49,7 @@ from .tracker import PhaseCount, TrackerNode
 from .worker import Worker, WorkerSummary
 
 __all__ = [
+    "FROM_OLDEST",
     "PRIORITY_HIGH",
     "PRIORITY_LOW",
     "PRIORITY_NORMAL",
@@ -67,6 +69,7 @@ __all__ = [
     "Conveyor",
     "ConveyorError",
     "DedupMode",
+    "EventBatch",
     "ExponentialBackoff",
     "FailurePolicy",
     "FakeClock",
@@ -75,6 +78,8 @@ __all__ = [
     "InvalidStateTransition",
     "Job",
     "JobContext",
+    "JobEvent",
+    "JobEventKind",
     "JobFilter",
     "JobNotFound",
     "JobOptions",

@@ -133,3 +133,81 @@ async def test_stream_refuses_without_a_token(api: FastAPI) -> None:
     async with serving(api) as (base, _), httpx.AsyncClient(base_url=base, timeout=10) as client:
         response = await client.get("/api/events")
     assert response.status_code == 401
+
+
+SseEvent = tuple[str, Any, str | None]  # event name, decoded data, SSE id
+
+
+async def with_ids(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """Like `events`, keeping each event's `id:` line (the cursor a client resumes from)."""
+    name, data, event_id = "message", list[str](), None
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield name, json.loads("\n".join(data)), event_id
+            name, data, event_id = "message", list[str](), None
+        elif line.startswith("event: "):
+            name = line[len("event: ") :]
+        elif line.startswith("data: "):
+            data.append(line[len("data: ") :])
+        elif line.startswith("id: "):
+            event_id = line[len("id: ") :]
+
+
+async def next_matching(stream: AsyncIterator[SseEvent], wanted: Any, seen: list[SseEvent]) -> SseEvent:
+    async with asyncio.timeout(10):
+        async for event in stream:
+            seen.append(event)
+            if wanted(event):
+                return event
+    raise AssertionError(f"stream ended without the wanted event; saw {seen}")
+
+
+async def test_a_reconnecting_client_resumes_after_its_last_event_id(
+    api: FastAPI, app: Conveyor, tokens: Tokens
+) -> None:
+    headers = Tokens.header(tokens.read)
+    seen: list[SseEvent] = []
+    async with serving(api) as (base, _), httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with client.stream("GET", "/api/events", headers=headers) as response:
+            stream = with_ids(response)
+            await next_matching(stream, lambda e: e[0] == "stats", seen)
+            first = await enqueue(app, "catalog:echo", {"sku": "first"})
+            _, added, last_id = await next_matching(
+                stream, lambda e: e[0] == "job" and e[1]["id"] == first.id, seen
+            )
+        assert added["event"]["kind"] == "added"
+        assert added["event"]["at"] == pytest.approx(first.created_at)
+        assert last_id
+        second = await enqueue(app, "catalog:echo", {"sku": "second"})
+        await app.cancel(first.id)
+        resumed: list[SseEvent] = []
+        async with client.stream(
+            "GET", "/api/events", headers={**headers, "Last-Event-ID": last_id}
+        ) as again:
+            stream = with_ids(again)
+            await next_matching(stream, lambda e: e[0] == "job" and e[1]["id"] == first.id, resumed)
+    # No snapshot: what came after the last event seen, in order, and nothing before it.
+    jobs = [(e[1]["id"], e[1]["event"]["kind"]) for e in resumed if e[0] == "job"]
+    assert jobs == [(second.id, "added"), (first.id, "cancelled")]
+    assert resumed[0][0] == "stats"
+
+
+async def test_live_events_of_other_tenants_never_reach_a_tenant_token(
+    api: FastAPI, app: Conveyor, tokens: Tokens
+) -> None:
+    seen: list[SseEvent] = []
+    async with (
+        serving(api) as (base, _),
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        client.stream("GET", "/api/events", headers=Tokens.header(tokens.tenant_a)) as response,
+    ):
+        stream = with_ids(response)
+        await next_matching(stream, lambda e: e[0] == "stats", seen)
+        other = await enqueue(app, "catalog:echo", {"sku": "b"}, tenant="store-b")
+        await app.cancel(other.id)
+        own = await enqueue(app, "catalog:echo", {"sku": "a"}, tenant="store-a")
+        await next_matching(stream, lambda e: e[0] == "job" and e[1]["id"] == own.id, seen)
+        _, stats, _ = await next_matching(stream, lambda e: e[0] == "stats", seen)
+    assert [e[1]["id"] for e in seen if e[0] in ("job", "removed")] == [own.id]
+    assert stats["statistics"]["total"] == 1

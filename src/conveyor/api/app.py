@@ -54,7 +54,8 @@ def create_api(
     `auth` is where tokens are checked: an `AuthConfig`, a token storage, or
     None for a `TokenStore` at the default place (`CONVEYOR_AUTH_DB`, else
     beside the SQLite jobs file, else the working directory).
-    `events_interval` is how often (seconds) `/api/events` polls the backend.
+    `events_interval` (seconds) is how long an `/api/events` stream gathers job
+    events into one send after a change: a job that changes often is read once per interval.
     """
     if events_interval <= 0:
         raise ConfigurationError("events_interval must be > 0 seconds")

@@ -10,7 +10,7 @@ import click
 from rich.live import Live
 
 from ..app import Conveyor
-from ..backends.base import JobFilter
+from ..backends.base import Backend, JobFilter
 from ..errors import PayloadError
 from ..job import JobOptions, JobState
 from ..payload import parse_json_object
@@ -19,7 +19,8 @@ from .loading import Target, run
 from .output import console, emit_json, job_json, jobs_table, json_option
 from .params import duration, json_object
 
-FOLLOW_INTERVAL = 0.5
+LOG_REFRESH = 2.0  # seconds between refreshes of a followed job that sends no events
+FOLLOW_BATCH = 500  # events read per call while following
 
 
 @click.command()
@@ -174,11 +175,30 @@ def job(target: Target, job_id: str, follow: bool, as_json: bool) -> None:
 
 
 async def _wait(app: Conveyor, job_id: str, live: Live | None) -> JobDetail:
-    """Re-read the job until it finishes, re-rendering on each read when there is a view."""
+    """Re-read the job whenever the event stream says it changed, until it finishes.
+
+    The cursor is taken before the first read, so a change between that read
+    and the first wait is not missed. Log lines are not events: the view also
+    refreshes every LOG_REFRESH seconds to show new ones.
+    """
+    backend = await app.backend()
+    cursor = (await backend.events(None)).cursor
     while True:
         detail = await JobDetail.read(app, job_id)
         if live is not None:
             live.update(detail.render(), refresh=True)
         if detail.job.state.is_finished:
             return detail
-        await asyncio.sleep(FOLLOW_INTERVAL)
+        cursor = await _next_change(backend, job_id, cursor)
+
+
+async def _next_change(backend: Backend, job_id: str, cursor: str) -> str:
+    """Wait until an event of `job_id` arrives (or LOG_REFRESH passes); return the new cursor."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LOG_REFRESH
+    while (left := deadline - loop.time()) > 0:
+        batch = await backend.events(cursor, limit=FOLLOW_BATCH, block=left)
+        cursor = batch.cursor
+        if any(event.job_id == job_id for event in batch.events):
+            break
+    return cursor
