@@ -5,7 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 
-from conveyor import Conveyor, FakeClock, JobContext, JobOptions, JobState, Unrecoverable
+import pytest
+
+from conveyor import (
+    ConfigurationError,
+    Conveyor,
+    FakeClock,
+    JobContext,
+    JobOptions,
+    JobState,
+    PayloadError,
+    Unrecoverable,
+)
+from conveyor.backends import backend_from_url
 from conveyor.backends.base import Backend
 from conveyor.events import FROM_OLDEST, JobEvent, JobEventKind
 
@@ -184,3 +196,15 @@ async def test_events_carry_the_tenant_for_filtering(app: Conveyor) -> None:
     events = await everything(await app.backend())
     assert [e.job_id for e in events if e.tenant == "store-a"] == [own.id]
     assert sorted(str(e.tenant) for e in events) == ["None", "store-a", "store-b"]
+
+
+async def test_a_foreign_cursor_and_a_bad_bound_are_refused(app: Conveyor, backend_url: str) -> None:
+    backend = await app.backend()
+    for foreign in ["a=b", "not a cursor", "12-x"]:
+        with pytest.raises(PayloadError, match="bad event cursor"):
+            await backend.events(foreign)
+    with pytest.raises(PayloadError, match="limit"):
+        await backend.events(FROM_OLDEST, limit=0)
+    joined = "&" if "?" in backend_url else "?"
+    with pytest.raises(ConfigurationError, match="events_max"):
+        backend_from_url(f"{backend_url}{joined}events_max=0")
