@@ -224,6 +224,16 @@ async def test_job_types_priorities_retries_and_five_at_once(world: World) -> No
     assert {name: t.priority for name, t in world.jobs.types.items()} == expected
     assert {(t.queue, t.attempts) for t in world.jobs.types.values()} == {(STORE_QUEUE, 4)}
     assert world.jobs.worker().concurrency == {STORE_QUEUE: 5}
+    payload = {"store_id": world.store_id, "account_id": world.accounts["shopify"]}
+    first = await world.jobs.enqueue("shopify:import:all", user_id=3, **payload)
+    second = await world.jobs.enqueue("shopify:import:all", user_id=3, **payload)
+    assert second.id == first.id  # a second click while the import is queued joins it
+    first = await world.app.get_job(first.id)
+    assert (first.tenant, first.user_id, first.key) == (
+        f"store-{world.store_id}",
+        "3",
+        f"shopify:{payload['account_id']}",
+    )
     assert (
         Conveyor(world.app.settings.url, concurrency={STORE_QUEUE: 2}).settings.concurrency_for(STORE_QUEUE)
         == 2

@@ -54,8 +54,8 @@ STORE_CONCURRENCY = 5
 RETRY_DELAYS = (5.0, 30.0, 300.0)
 ATTEMPTS = len(RETRY_DELAYS) + 1
 DAY = 86_400.0
-_SOURCES = {
-    "translation:ui-labels:bulk": ("ai", "store_id"),
+_KEYS: dict[str, tuple[str, str | None]] = {
+    "translation:ui-labels:bulk": ("ai", None),
     "amazon:export:products": ("amazon", "account_id"),
     "ebay:export:products": ("ebay", "account_id"),
     "shopify:import:collections": ("shopify", "account_id"),
@@ -64,8 +64,10 @@ _SOURCES = {
     "akeneo:import:products": ("akeneo", "connection_id"),
     "akeneo:import:categories": ("akeneo", "connection_id"),
 }
-"""Job type -> (system, payload field): the rate-limit key `<system>:<id>` the job's calls are paced by."""
-_DEDUPED = frozenset(name for name in _SOURCES if ":import:" in name) | {"translation:ui-labels:bulk"}
+"""Job type -> (system, payload id field): the rate-limit key (`<system>:<id>`) pacing the job's calls.
+
+The AI provider's limits belong to the one API key all stores share, so its key has no id."""
+_DEDUPED = frozenset(name for name in _KEYS if ":import:" in name) | {"translation:ui-labels:bulk"}
 
 
 @dataclass(frozen=True)
@@ -81,19 +83,17 @@ class StoreJobs:
 
     async def enqueue(self, name: str, *, user_id: int | None = None, **payload: Any) -> Job:
         """Enqueue a store job with its tenant, user, rate-limit key and (for imports) dedup key."""
-        options: dict[str, Any] = {"tenant": f"store-{payload.get('store_id', 'system')}"}
+        options: dict[str, Any] = {}
+        if "store_id" in payload:
+            options["tenant"] = f"store-{payload['store_id']}"
         if user_id is not None:
             options["user_id"] = str(user_id)
-        source = _SOURCES.get(name)
-        if source is not None:
-            system_name, id_field = source
-            options["key"] = f"{system_name}:{payload.get(id_field)}"
+        if name in _KEYS:
+            system_name, id_field = _KEYS[name]
+            options["key"] = f"{system_name}:{payload.get(id_field)}" if id_field else system_name
         if name in _DEDUPED:
-            scope = ":".join(
-                str(payload.get(f, ""))
-                for f in ("store_id", "account_id", "connection_id", "target_language")
-            )
-            options["dedup_key"] = f"{name}:{scope}"
+            fields = ("store_id", "account_id", "connection_id", "target_language")
+            options["dedup_key"] = ":".join([name, *(str(payload.get(f, "")) for f in fields)])
         return await self.types[name].options(**options).enqueue(**payload)
 
     def worker(self, **options: Any) -> Worker:
@@ -104,10 +104,10 @@ class StoreJobs:
         return self.app.worker(**options)
 
 
-def _ids(**ids: int | None) -> None:
+def _ids(**ids: int) -> None:
     """Payload ids must be positive integers; a wrong one is a caller's bug no retry can fix."""
     for name, value in ids.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise Unrecoverable(f"{name} must be a positive integer id, got {value!r}")
 
 
