@@ -1,0 +1,234 @@
+"""Amazon SP-API reads for one seller account: orders (v0), their items, and FBA inventory summaries.
+
+This is a read client, not a publishing `Connector`, but it answers failures
+the same way the publishing connectors do: bad credentials (LWA
+`invalid_client` / `invalid_grant`, a 403 that a fresh token does not cure)
+are `Unrecoverable`; 5xx, timeouts and dropped connections are
+`TransientError`; a 429 is `RateLimited`, waiting one token at the rate the
+operation last reported in `x-amzn-RateLimit-Limit`, since Amazon sends no
+`Retry-After` (`default_retry_after` until a rate was seen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from conveyor import Clock, SystemClock, Unrecoverable
+from conveyor.commerce.secrets import Credentials
+
+from .base import RateLimitHook, RateLimitInfo, TransientError, classify, json_body
+
+DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+REGION_ENDPOINTS: Mapping[str, str] = {
+    "NA": "https://sellingpartnerapi-na.amazon.com",
+    "EU": "https://sellingpartnerapi-eu.amazon.com",
+    "FE": "https://sellingpartnerapi-fe.amazon.com",
+}
+ORDERS = "/orders/v0/orders"
+INVENTORY = "/fba/inventory/v1/summaries"
+TOKEN_MARGIN = 60.0
+MAX_PAGES = 1000
+"""A guard against an API that keeps handing out NextTokens."""
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One certificate store for all clients: loading it costs ~40 ms and a run opens a client per account."""
+    return httpx.create_ssl_context()
+
+
+class _Forbidden(Unrecoverable):
+    """A 403: bad credentials, or an access token that expired early; `_get` tells them apart."""
+
+
+class SellerApiClient:
+    """Orders and inventory of one seller in one marketplace; use as `async with`."""
+
+    name = "amazon-seller"
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        marketplace_id: str,
+        base_url: str,
+        token_url: str = DEFAULT_TOKEN_URL,
+        default_retry_after: float = 1.0,
+        timeout: float = 30.0,
+        on_rate_limit: RateLimitHook | None = None,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        credentials.require("client_id", "client_secret", "refresh_token")
+        self._credentials = credentials
+        self.marketplace_id = marketplace_id
+        self.clock: Clock = clock or SystemClock()
+        self._token_url = token_url
+        self._default_retry_after = default_retry_after
+        self._on_rate_limit = on_rate_limit
+        self._token: tuple[str, float] | None = None
+        self._token_lock = asyncio.Lock()
+        self._rates: dict[str, float] = {}
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            verify=_tls(),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def orders(self, created_after: float, *, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every order created at or after `created_after` (POSIX seconds), following NextToken."""
+        params: dict[str, Any] = {
+            "MarketplaceIds": self.marketplace_id,
+            "CreatedAfter": datetime.fromtimestamp(created_after, UTC).isoformat(timespec="seconds"),
+            "MaxResultsPerPage": page_size,
+        }
+        orders: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            payload = (await self._get(ORDERS, "getOrders", params))["payload"]
+            orders.extend(payload.get("Orders", []))
+            token = payload.get("NextToken")
+            if not token:
+                return orders
+            params = {"MarketplaceIds": self.marketplace_id, "NextToken": token}
+        raise TransientError(f"{self.name}: getOrders still paging after {MAX_PAGES} pages")
+
+    async def order_items(self, order_id: str) -> list[dict[str, Any]]:
+        path = f"{ORDERS}/{quote(order_id, safe='')}/orderItems"
+        items: list[dict[str, Any]] = []
+        params: dict[str, Any] = {}
+        for _ in range(MAX_PAGES):
+            payload = (await self._get(path, "getOrderItems", params))["payload"]
+            items.extend(payload.get("OrderItems", []))
+            token = payload.get("NextToken")
+            if not token:
+                return items
+            params = {"NextToken": token}
+        raise TransientError(f"{self.name}: getOrderItems still paging after {MAX_PAGES} pages")
+
+    async def inventory(self) -> list[dict[str, Any]]:
+        """Every FBA inventory summary of the marketplace, with details."""
+        base = {
+            "details": "true",
+            "granularityType": "Marketplace",
+            "granularityId": self.marketplace_id,
+            "marketplaceIds": self.marketplace_id,
+        }
+        params: dict[str, Any] = dict(base)
+        summaries: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            body = await self._get(INVENTORY, "getInventorySummaries", params)
+            summaries.extend(body["payload"].get("inventorySummaries", []))
+            token = (body.get("pagination") or {}).get("nextToken")
+            if not token:
+                return summaries
+            params = {**base, "nextToken": token}
+        raise TransientError(f"{self.name}: getInventorySummaries still paging after {MAX_PAGES} pages")
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def _get(self, path: str, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        cached = self._token is not None
+        try:
+            response = await self._send("GET", path, operation, params=params, authorized=True)
+        except _Forbidden:
+            if not cached:
+                raise
+            self._token = None
+            response = await self._send("GET", path, operation, params=params, authorized=True)
+        body = json_body(response)
+        if not isinstance(body, dict) or not isinstance(body.get("payload"), dict):
+            raise TransientError(f"{self.name}: {operation} answered without a payload object")
+        return body
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        authorized: bool = False,
+    ) -> httpx.Response:
+        headers = {"x-amz-access-token": await self._access_token()} if authorized else {}
+        try:
+            response = await self._client.request(method, url, params=params, data=data, headers=headers)
+        except httpx.TimeoutException as e:
+            raise TransientError(f"{self.name}: {operation} timed out") from e
+        except httpx.TransportError as e:
+            raise TransientError(f"{self.name}: {operation} failed ({type(e).__name__})") from e
+        info = self._rate_limit_info(response, operation)
+        if info is not None and self._on_rate_limit is not None:
+            result = self._on_rate_limit(info)
+            if result is not None:
+                await result
+        if response.is_success:
+            return response
+        raise self._failure(response, info)
+
+    def _rate_limit_info(self, response: httpx.Response, operation: str) -> RateLimitInfo | None:
+        rate = response.headers.get("x-amzn-RateLimit-Limit")
+        if rate is not None:
+            self._rates[operation] = float(rate)
+            return RateLimitInfo(limit=float(rate), scope=operation)
+        if response.status_code == 429:
+            known = self._rates.get(operation)
+            wait = 1.0 / known if known else self._default_retry_after
+            return RateLimitInfo(
+                remaining=0, reset_at=self.clock.now() + wait, retry_after=wait, scope=operation
+            )
+        return None
+
+    def _failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception:
+        body = json_body(response)
+        message = f"HTTP {response.status_code}"
+        if isinstance(body, dict) and isinstance(body.get("errors"), list):
+            message = "; ".join(
+                f"{e.get('code')}: {e.get('message')}" for e in body["errors"] if isinstance(e, dict)
+            )
+        elif isinstance(body, dict) and "error" in body:  # the LWA token endpoint's OAuth shape
+            message = str(body.get("error_description") or body["error"])
+        if response.status_code == 403:
+            return _Forbidden(f"{self.name}: {message}")
+        return classify(response.status_code, f"{self.name}: {message}", info.retry_after if info else None)
+
+    async def _access_token(self) -> str:
+        async with self._token_lock:
+            now = self.clock.now()
+            if self._token is None or self._token[1] <= now:
+                self._token = await self._fetch_token(now)
+            return self._token[0]
+
+    async def _fetch_token(self, now: float) -> tuple[str, float]:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self._credentials["refresh_token"],
+            "client_id": self._credentials["client_id"],
+            "client_secret": self._credentials["client_secret"],
+        }
+        response = await self._send("POST", self._token_url, "token", data=form)
+        body = response.json()
+        return body["access_token"], now + float(body.get("expires_in", 3600)) - TOKEN_MARGIN

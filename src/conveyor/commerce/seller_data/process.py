@@ -1,0 +1,119 @@
+"""`process_user_data`: refresh every seller account of one user, one account at a time.
+
+An account that fails does not stop the others: its error goes into the
+run's record and the next account starts. What happens next depends on why
+accounts failed:
+
+- some were throttled (429): the job is re-delayed by the longest wait asked
+  for, without spending an attempt;
+- some failed for a temporary reason (5xx, timeout) and attempts remain: the
+  job fails this attempt and the engine retries it with back-off;
+- otherwise the run ends: `completed`, `partial` (some refreshed, some failed
+  for good) or `failed` (none refreshed; the engine job fails too, so it shows
+  among failed jobs).
+
+A retry skips the accounts an earlier attempt of the same job refreshed (their
+cache is newer than the job), so no account is fetched twice for one request.
+The user is marked updated unless every account failed, so the hourly tick
+does not pick them up again before their data is stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor import Clock, ConfigurationError, JobContext, RateLimited, Unrecoverable
+from conveyor.commerce.connectors.base import TransientError
+
+from .analysis import analyse
+from .fetch import Endpoints, fetch_account
+from .models import RunStatus
+from .store import AccountError, AccountRef, SellerDataStore
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class UserDataProcessor:
+    store: SellerDataStore
+    endpoints: Endpoints
+    clock: Clock
+    window_days: int
+    timeout: float
+
+    async def run(self, ctx: JobContext, user_id: int) -> dict[str, Any]:
+        accounts = await asyncio.to_thread(self.store.accounts, user_id)
+        if accounts is None:
+            raise Unrecoverable(f"seller-data user {user_id} does not exist")
+        job = ctx.job
+        await asyncio.to_thread(self.store.start_run, job.id, user_id, ctx.attempt, self.clock.now())
+        errors: list[AccountError] = []
+        waits: list[float] = []
+        for done, account in enumerate(accounts, start=1):
+            outcome = await self._account(account, since=job.created_at)
+            if isinstance(outcome, AccountError):
+                errors.append(outcome)
+                if isinstance(outcome.cause, RateLimited):
+                    waits.append(outcome.cause.retry_after)
+                message = f"{account.label}: failed ({outcome.kind})"
+            else:
+                message = f"{account.label}: {outcome}"
+            ctx.progress(done=done, total=len(accounts), message=message, step=account.label)
+        processed = len(accounts) - len(errors)
+        temporary = [e for e in errors if e.kind == "temporary"]
+        if waits or (temporary and ctx.attempt < job.max_attempts):
+            await self._finish(job.id, RunStatus.RETRYING, accounts, errors)
+            if waits:
+                raise RateLimited(max(waits), f"{len(waits)} account(s) throttled; the rest are kept")
+            raise TransientError(f"{len(temporary)} account(s) failed for now: {temporary[0].message}")
+        status = RunStatus.COMPLETED if not errors else RunStatus.PARTIAL if processed else RunStatus.FAILED
+        if status is not RunStatus.FAILED:
+            await asyncio.to_thread(self.store.mark_updated, user_id, self.clock.now())
+        await self._finish(job.id, status, accounts, errors)
+        if status is RunStatus.FAILED:
+            raise Unrecoverable(f"every account failed; first: {errors[0].label}: {errors[0].message}")
+        return {
+            "user_id": user_id,
+            "status": status.value,
+            "accounts_total": len(accounts),
+            "accounts_processed": processed,
+            "errors": [e.as_json() for e in errors],
+        }
+
+    async def _account(self, account: AccountRef, *, since: float) -> AccountError | str:
+        """Refresh one account; a one-line summary, or why it could not be refreshed."""
+        if await asyncio.to_thread(self.store.refreshed_since, account.id, since):
+            return "already refreshed by an earlier attempt"
+        now = self.clock.now()
+        try:
+            data = await fetch_account(
+                account,
+                endpoints=self.endpoints,
+                since=now - self.window_days * DAY,
+                clock=self.clock,
+                timeout=self.timeout,
+            )
+        except RateLimited as e:
+            return AccountError.of(account, "rate_limited", e)
+        except TransientError as e:
+            return AccountError.of(account, "temporary", e)
+        except (Unrecoverable, ConfigurationError) as e:
+            return AccountError.of(account, "permanent", e)
+        analysis = analyse(data.orders, data.items, data.inventory, window_days=self.window_days)
+        await asyncio.to_thread(self.store.save_analysis, account, analysis, self.clock.now())
+        return f"{analysis['orders']} orders, {analysis['units']} units, {len(analysis['skus'])} SKUs"
+
+    async def _finish(
+        self, job_id: str, status: RunStatus, accounts: list[AccountRef], errors: list[AccountError]
+    ) -> None:
+        await asyncio.to_thread(
+            self.store.finish_run,
+            job_id,
+            status,
+            self.clock.now(),
+            accounts_total=len(accounts),
+            accounts_processed=len(accounts) - len(errors),
+            errors=errors,
+        )
