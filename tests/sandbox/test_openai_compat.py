@@ -86,6 +86,23 @@ async def test_request_limit_answers_429_with_retry_after_and_resets(serve: Serv
     assert limited.value.retry_after == 60
 
 
+async def test_token_limit_refuses_until_the_bucket_refills(serve: Serve, clock: FakeClock) -> None:
+    sandbox = OpenAICompatSandbox(OpenAICompatConfig(tokens_per_minute=20), clock=clock)
+    server = serve(sandbox)
+    forty_characters = "x" * 40  # 10 tokens by the simulator's count
+    async with connector(server, clock, sandbox.config.api_key) as ai:
+        await ai.complete([("user", forty_characters)])
+        await ai.complete([("user", forty_characters)])
+        with pytest.raises(RateLimited, match="tokens per min") as limited:
+            await ai.complete([("user", forty_characters)])
+        clock.advance(limited.value.retry_after)
+        assert await ai.complete([("user", forty_characters)]) == reply_for([("user", forty_characters)])
+    assert (
+        limited.value.retry_after == 60
+    )  # until the 20-token bucket is full again, like x-ratelimit-reset-tokens
+    assert len(sandbox.completions) == 3
+
+
 async def test_exhausted_quota_is_unrecoverable_and_faults_are_transient(
     serve: Serve, clock: FakeClock
 ) -> None:

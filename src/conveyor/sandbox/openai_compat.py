@@ -117,13 +117,17 @@ class OpenAICompatSandbox(Sandbox):
 
     def throttled(self, endpoint: str) -> Response:
         self.counters.rate_limited += 1
-        wait = max(1, math.ceil(self.requests.reset_at() - self.clock.now()))
-        message = (
-            f"Rate limit reached for requests per min (RPM): Limit {self.requests.limit}. "
-            f"Please try again in {wait}s."
-        )
-        response = self._error(429, message, "requests", "rate_limit_exceeded")
-        response.headers["retry-after"] = str(wait)
+        now = self.clock.now()
+        if self.requests.remaining() == 0:
+            kind, wait = "requests", self.requests.reset_at() - now
+            limit = f"requests per min (RPM): Limit {self.requests.limit}"
+        else:
+            kind, wait = "tokens", self.tokens.used() / self.tokens.rate
+            limit = f"tokens per min (TPM): Limit {self.config.tokens_per_minute}"
+        seconds = max(1, math.ceil(wait))
+        message = f"Rate limit reached for {limit}. Please try again in {seconds}s."
+        response = self._error(429, message, kind, "rate_limit_exceeded")
+        response.headers["retry-after"] = str(seconds)
         response.headers.update(self._limit_headers())
         return response
 

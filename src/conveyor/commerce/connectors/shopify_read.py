@@ -115,7 +115,8 @@ class ShopifyCatalogReader:
         if not size and retry_after is None:
             return None
         remaining = float(size) - float(used) if size else 0.0
-        wait = retry_after if retry_after is not None else 0.0
+        # A full bucket frees a call within a second at every plan's leak rate (Shopify suggests 1 s).
+        wait = retry_after if retry_after is not None else 1.0
         return RateLimitInfo(
             remaining=remaining,
             reset_at=self.clock.now() + wait if remaining <= 0 else None,

@@ -39,6 +39,8 @@ class Charge:
 
 
 class CreditLedger:
+    """Balances and debits of every store, on the catalog database."""
+
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 

@@ -34,6 +34,8 @@ class ProductValidationFailed(Unrecoverable):
 
 
 class Exporter:
+    """Runs `amazon:export:products` and `ebay:export:products`; one instance serves every job."""
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
@@ -81,19 +83,18 @@ class Exporter:
         return {"exported": [listing.sku for listing in listings], "credits_spent": spent}
 
     async def _valid_listings(self, store_id: int, product_ids: list[int]) -> list[Listing]:
-        checked = await asyncio.to_thread(catalog_io.check_products, self._sessions, product_ids)
-        found = {c.product_id for c in checked}
-        problems = [f"product {pid}: not found" for pid in product_ids if pid not in found]
+        """The products as listings, in the order asked; `ProductValidationFailed` naming every problem."""
+        product_ids = list(dict.fromkeys(product_ids))
+        owners = await asyncio.to_thread(_owners, self._sessions, product_ids)
+        problems = [f"product {pid}: not found" for pid in product_ids if pid not in owners]
+        problems += [
+            f"product {pid}: belongs to another store" for pid, sid in owners.items() if sid != store_id
+        ]
+        checked = await asyncio.to_thread(catalog_io.check_products, self._sessions, list(owners))
         problems += [f"{c.sku or c.product_id}: {c.reason}" for c in checked if c.reason is not None]
         if problems:
             raise ProductValidationFailed("Product validation failed: " + "; ".join(problems))
         listings = await asyncio.to_thread(catalog_io.load_listings, self._sessions, product_ids)
-        owners = await asyncio.to_thread(_owners, self._sessions, product_ids)
-        foreign = sorted(pid for pid, owner in owners.items() if owner != store_id)
-        if foreign:
-            raise ProductValidationFailed(
-                f"Product validation failed: products {foreign} belong to another store"
-            )
         return [listings[pid] for pid in product_ids]
 
     async def _optimize(

@@ -32,6 +32,8 @@ Pages = AsyncIterator[list[dict[str, Any]]]
 
 
 class Importer:
+    """Runs the Shopify and Akeneo import jobs; connectors are opened per job, never shared."""
+
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, timeout: float, page_size: int) -> None:
         self._sessions = sessions
         self._clock = clock

@@ -22,6 +22,8 @@ from .tables import UiLabel
 
 
 class Translator:
+    """Runs `translation:ui-labels:bulk`; one instance serves every job."""
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
