@@ -18,20 +18,24 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor import Conveyor, JobFilter
+from conveyor import Conveyor, JobFilter, JobState
 from conveyor.commerce import db
 from conveyor.commerce.catalog import Image, Product, Store, Variant
 from conveyor.commerce.suppliers import (
     QUEUE_CONCURRENCY,
     STEPS,
     FamilyHash,
+    FamilyKey,
     LocalStorage,
+    S3Storage,
     SupplierMedia,
     SupplierSync,
     SyncDone,
     SyncQueued,
     register,
 )
+from conveyor.commerce.suppliers.feed import FeedProduct, IndexEntry
+from conveyor.commerce.suppliers.grouping import group_families
 from conveyor.sandbox import FaultKind, RunningSandbox, start
 from conveyor.sandbox.promidata import PromidataConfig, PromidataSandbox
 
@@ -240,3 +244,81 @@ async def test_inline_sync_returns_results_per_supplier_without_a_worker(small_w
 
     with pytest.raises(ValueError, match="supplier code"):
         world.sync.add_supplier(store_id=world.store_id, code="acme", name="x")
+
+
+async def test_a_family_missing_a_picture_fails_keeps_its_old_hash_and_is_retried_next_sync(
+    small_world: World,
+) -> None:
+    world = small_world
+    world.feed.break_image("A23-100003-002-1.jpg")
+    first = await sync_once(world)
+    result = (await world.sync.get_job_status("suppliers", first)).result
+    assert (result["products_processed"], result["errors"], result["skipped"]) == (9, 1, 0)
+    failed = await world.app.list_jobs(JobFilter(types=["suppliers:family"], states=[JobState.FAILED]))
+    (family,) = failed.jobs
+    assert family.payload["data"]["sku"] == "A23-100003"
+    assert family.error is not None
+    assert "1 of 2 pictures" in family.error.message
+    assert world.count(FamilyHash) == 9
+    assert world.count(Product) == 10  # the product itself was written
+    requests = world.feed.image_requests
+
+    world.feed.break_image("A23-100003-002-1.jpg", broken=False)
+    second = await sync_once(world)
+    result = (await world.sync.get_job_status("suppliers", second)).result
+    assert (result["products_processed"], result["errors"], result["skipped"]) == (1, 0, 9)
+    assert world.feed.image_requests - requests == 1  # its other picture was stored the first time
+    assert world.count(FamilyHash) == 10
+    assert world.storage.writes == 20
+
+
+def test_grouping_by_a_number_folds_a_supplier_into_one_family_as_the_observed_feed_warns() -> None:
+    feed = PromidataSandbox(PromidataConfig(families=3, variants_per_family=2))
+    files = []
+    for ref in feed.catalog.refs():
+        entry = IndexEntry(f"https://feed.example/{ref.sku}.json", "h", ref.supplier, f"{ref.sku}.json")
+        files.append((entry, FeedProduct.model_validate_json(feed.catalog.product_file(ref, "https://img"))))
+
+    by_sku, errors = group_families(files, key=FamilyKey.SKU, language="de", region="BENELUX")
+    assert errors == []
+    assert [f.key for f in by_sku] == ["A23-100000", "A23-100001", "A23-100002"]
+    assert [len(f.variants) for f in by_sku] == [2, 2, 2]
+    assert by_sku[0].name.endswith("[de]")
+    assert by_sku[0].content_hash() != by_sku[1].content_hash()
+
+    (by_a_number,), _ = group_families(files, key=FamilyKey.A_NUMBER, language="de", region=None)
+    assert by_a_number.key == by_a_number.sku == "A23"
+    assert len(by_a_number.variants) == 6
+
+
+class FakeS3:
+    """Just enough of a boto3 S3 client: head_object, put_object and its ClientError."""
+
+    class exceptions:  # noqa: N801 - boto3 spells it this way
+        class ClientError(Exception):
+            def __init__(self, code: str) -> None:
+                super().__init__(code)
+                self.response = {"Error": {"Code": code}}
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+
+    def head_object(self, *, Bucket: str, Key: str) -> dict[str, int]:  # noqa: N803
+        if (Bucket, Key) not in self.objects:
+            raise self.exceptions.ClientError("404")
+        return {"ContentLength": len(self.objects[Bucket, Key][0])}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:  # noqa: N803
+        self.objects[Bucket, Key] = (Body, ContentType)
+
+
+def test_s3_storage_writes_under_its_prefix_and_reports_what_exists() -> None:
+    client = FakeS3()
+    storage = S3Storage("media", prefix="/suppliers/", public_url="https://cdn.example/", client=client)
+    assert not storage.exists("ab/abc.jpg")
+    storage.put("ab/abc.jpg", b"jpeg", "image/jpeg")
+    assert storage.exists("ab/abc.jpg")
+    assert client.objects == {("media", "suppliers/ab/abc.jpg"): (b"jpeg", "image/jpeg")}
+    assert storage.url("ab/abc.jpg") == "https://cdn.example/suppliers/ab/abc.jpg"
+    with pytest.raises(ValueError, match="bucket"):
+        S3Storage("", client=client)

@@ -121,6 +121,11 @@ def test_listed_files_can_be_missing_or_truncated_and_errors_are_s3_shaped(serve
     assert httpx.get(urls[2]).status_code == 200
     assert httpx.get(f"{server.api_url}/A23/A23-999999.json").status_code == 404
     assert httpx.get(f"{server.base_url}/Images/A23/A23-100000-009-1.jpg").status_code == 404
+    picture = f"{server.base_url}/Images/A23/A23-100002-001-2.jpg"
+    sandbox.break_image("A23-100002-001-2.jpg")
+    assert httpx.get(picture).status_code == 404
+    sandbox.break_image("A23-100002-001-2.jpg", broken=False)
+    assert httpx.get(picture).status_code == 200
 
 
 def test_faults_and_counters(serve: Serve) -> None:

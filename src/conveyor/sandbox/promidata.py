@@ -15,8 +15,9 @@ Choices where the facts say [not found] (configurable in `PromidataConfig`):
   single-part upload);
 - being S3 hosting, errors answer S3's XML body (`<Error><Code>…`), and a
   throttle is S3's `503 SlowDown`; no rate limit applies unless injected;
-- a listed file may be missing (404) or truncated (invalid JSON) when a test
-  plants it with `break_file`;
+- a listed file may be missing (404) or truncated (invalid JSON), and a
+  referenced picture missing (404), when a test plants it with `break_file`
+  or `break_image`;
 - there is no authentication: the profile id in the path is the only secret.
 
 A test changes families between syncs with `change_families` (new name,
@@ -104,6 +105,13 @@ class PromidataSandbox(Sandbox):
     def break_file(self, sku: str, how: Literal["missing", "truncated"]) -> None:
         """Keep `sku` listed in Import.txt but answer its file with 404, or with half of its JSON."""
         (self.catalog.missing if how == "missing" else self.catalog.truncated).add(sku)
+
+    def break_image(self, name: str, *, broken: bool = True) -> None:
+        """Answer 404 for a referenced picture (`broken=False` serves it again)."""
+        if broken:
+            self.catalog.missing_images.add(name)
+        else:
+            self.catalog.missing_images.discard(name)
 
     def image_names(self) -> list[str]:
         """Every picture the feed currently references, as `<supplier>/<file name>`."""

@@ -58,6 +58,8 @@ class PromidataCatalog:
     """Family SKUs listed in Import.txt whose file answers 404."""
     truncated: set[str] = field(default_factory=set)
     """Family SKUs whose file is served cut in half (invalid JSON)."""
+    missing_images: set[str] = field(default_factory=set)
+    """Picture file names still referenced by their product file but answering 404."""
 
     def refs(self) -> list[FamilyRef]:
         return [FamilyRef(s, i) for s in self.suppliers for i in range(self.families)]
@@ -182,7 +184,7 @@ class PromidataCatalog:
         """The picture's bytes if `name` is one of the current images of a family of `supplier`."""
         sku = "-".join(name.split("-")[:2])
         ref = self.ref(supplier, sku)
-        if ref is None or name not in self.image_names(ref):
+        if ref is None or name in self.missing_images or name not in self.image_names(ref):
             return None
         return _jpeg(f"{self.seed}:{supplier}/{name}", self.image_bytes)
 

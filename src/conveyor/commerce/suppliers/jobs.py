@@ -23,6 +23,7 @@ from typing import Any
 
 from conveyor import Conveyor, JobContext, JobState, JobType, Unrecoverable
 
+from .feed import BadFile
 from .grouping import Family
 from .pipeline import STEPS, Report, SupplierPipeline
 from .store import ImageSlot, SupplierRef
@@ -65,12 +66,14 @@ def declare(
     """Declare the three job types on `app`, all running `pipeline`."""
 
     @app.job("suppliers:image", queue=IMAGE_QUEUE, attempts=attempts, backoff=backoff)
-    async def image(
-        ctx: JobContext, supplier_id: int, product_id: int, url: str, position: int
-    ) -> dict[str, Any]:
+    async def image(supplier_id: int, product_id: int, url: str, position: int) -> dict[str, Any]:
+        """Store one picture; a picture the host does not have (4xx) fails at once, retrying cannot help."""
         slot = ImageSlot(url, position, None)
         feed = pipeline.feed(pipeline.shared_client())
-        outcome = await pipeline.store_image(feed, supplier_id, product_id, slot)
+        try:
+            outcome = await pipeline.store_image(feed, supplier_id, product_id, slot)
+        except BadFile as e:
+            raise Unrecoverable(str(e)) from e
         return {
             "downloaded": outcome.downloaded,
             "written": outcome.written,
