@@ -288,7 +288,9 @@ async def test_ebay_export_publishes_with_and_without_ai(world: World) -> None:
     assert world.jobs.credits.balance(world.store_id) == 0
 
 
-async def test_failures_no_retry_can_fix_end_after_one_attempt(world: World) -> None:
+async def test_failures_no_retry_can_fix_end_after_one_attempt(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     amazon = world.accounts["amazon"]
     world.jobs.credits.grant(world.store_id, 1)
     broke = await world.run(
@@ -312,6 +314,17 @@ async def test_failures_no_retry_can_fix_end_after_one_attempt(world: World) -> 
     assert (refused.state, refused.attempts) == (JobState.FAILED, 1)
     assert "Invalid credentials for Amazon account" in failure(refused)
     assert "Client authentication failed" in failure(refused)
+
+    monkeypatch.setenv("TEST_OPENAI", json.dumps({"api_key": "sk-revoked"}))
+    world.jobs.credits.grant(world.store_id, 1)
+    no_ai = await world.run(
+        "amazon:export:products", store_id=world.store_id, account_id=amazon, product_ids=world.product_ids
+    )
+    assert (no_ai.state, no_ai.attempts) == (JobState.FAILED, 1)
+    assert "Invalid credentials for the AI provider: openai: API key refused" in failure(no_ai)
+    assert "sk-re" not in failure(no_ai)
+    assert world.jobs.credits.balance(world.store_id) == 1  # the refused call's credit came back
+    assert [d.job_id for d in world.jobs.credits.debits(world.store_id)] == [broke.id]
 
     revoked = world.add_account(
         MarketplaceKind.SHOPIFY, "env:TEST_SHOPIFY_WRONG", {"shop_url": world.servers["shopify"].api_url}

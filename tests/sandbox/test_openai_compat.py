@@ -55,9 +55,11 @@ async def test_wrong_key_is_unrecoverable_with_the_api_message(serve: Serve, clo
         raw = await http.post("/v1/chat/completions", headers={"Authorization": "Bearer sk-wrong"}, json={})
     assert raw.status_code == 401
     assert raw.json()["error"]["code"] == "invalid_api_key"
+    assert raw.json()["error"]["message"].startswith("Incorrect API key provided: sk-wro***")
     async with connector(server, clock, "sk-wrong") as ai:
-        with pytest.raises(Unrecoverable, match="Incorrect API key provided: sk-wro"):
+        with pytest.raises(Unrecoverable, match=r"API key refused \(HTTP 401, invalid_api_key\)") as refused:
             await ai.complete(MESSAGES)
+    assert "sk-wro" not in str(refused.value)  # the API's message echoes the key's start
     assert sandbox.completions == []
 
 

@@ -116,6 +116,9 @@ class OpenAICompatConnector:
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
         message = str(error.get("message") or f"HTTP {response.status_code}")
+        if response.status_code in (401, 403):
+            # The API echoes part of the refused key in its message; keep it out of job errors and logs.
+            message = f"API key refused (HTTP {response.status_code}, {error.get('code') or 'no code'})"
         if response.status_code == 429 and error.get("code") == "insufficient_quota":
             return Unrecoverable(f"{self.name}: {message}")
         return classify(response.status_code, f"{self.name}: {message}", info.retry_after if info else None)

@@ -5,12 +5,14 @@ key makes the charge idempotent: a retried attempt of the same job asking for
 the same item finds the row (and what the credit bought, in `result`) and pays
 nothing. A store that cannot pay gets `InsufficientCredits`, an
 `Unrecoverable`, so the job fails at once instead of retrying into the same
-empty balance. Functions are synchronous; job handlers call them through
-`asyncio.to_thread`.
+empty balance. `buy` is the way jobs spend: pay, produce, keep the result,
+or refund when producing failed. The other methods are synchronous.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -84,7 +86,41 @@ class CreditLedger:
                 )
             return Charge(amount, None)
 
-    def record(self, store_id: int, job_id: str, item: str, result: str) -> None:
+    async def buy(
+        self, store_id: int, job_id: str, item: str, amount: int, produce: Callable[[], Awaitable[str]]
+    ) -> tuple[str, int]:
+        """What `produce` makes for `item`, paid once per job: (result, what it cost).
+
+        An earlier attempt's result is reused without calling `produce`; when
+        `produce` fails, the charge is given back, so a refused or failed call
+        costs the store nothing (a retry pays again, once).
+        """
+        charge = await asyncio.to_thread(self.charge, store_id, job_id, item, amount)
+        if charge.result is not None:
+            return charge.result, charge.amount
+        try:
+            result = await produce()
+        except BaseException:
+            await asyncio.to_thread(self._refund, store_id, job_id, item)
+            raise
+        await asyncio.to_thread(self._record, store_id, job_id, item, result)
+        return result, charge.amount
+
+    def _refund(self, store_id: int, job_id: str, item: str) -> None:
+        with self._sessions.begin() as session:
+            debit = session.scalars(
+                _debit(store_id, job_id, item).where(CreditDebit.result.is_(None))
+            ).first()
+            if debit is None:
+                return
+            session.delete(debit)
+            session.execute(
+                update(CreditBalance)
+                .where(CreditBalance.store_id == store_id)
+                .values(balance=CreditBalance.balance + debit.amount)
+            )
+
+    def _record(self, store_id: int, job_id: str, item: str, result: str) -> None:
         """Keep what the charged item produced, for a retry to reuse."""
         with self._sessions.begin() as session:
             debit = session.scalars(_debit(store_id, job_id, item)).first()

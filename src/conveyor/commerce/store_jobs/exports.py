@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -112,17 +113,19 @@ class Exporter:
                     done=n - 1,
                     total=2 * len(listings),
                 )
-                item = f"title:{kind}:{listing.sku}"
-                charge = await asyncio.to_thread(
-                    self._credits.charge, store_id, ctx.job.id, item, self._credits_per_title
+                title, cost = await self._credits.buy(
+                    store_id,
+                    ctx.job.id,
+                    f"title:{kind}:{listing.sku}",
+                    self._credits_per_title,
+                    partial(
+                        provider.optimize_title,
+                        listing.name,
+                        marketplace=str(kind),
+                        description=listing.description,
+                    ),
                 )
-                spent += charge.amount
-                title = charge.result
-                if title is None:
-                    title = await provider.optimize_title(
-                        listing.name, marketplace=str(kind), description=listing.description
-                    )
-                    await asyncio.to_thread(self._credits.record, store_id, ctx.job.id, item, title)
+                spent += cost
                 optimized.append(replace(listing, name=title))
         return optimized, spent
 

@@ -18,6 +18,8 @@ from conveyor.commerce.connectors import RateLimitHook
 from conveyor.commerce.connectors.openai_compat import DEFAULT_BASE_URL, OpenAICompatConnector
 from conveyor.commerce.secrets import Credentials, resolve_credentials
 
+from .connections import RefusalWatch, credentials_checked
+
 TITLE_LIMITS = {"amazon": 200, "ebay": 80}
 """Longest title each marketplace accepts; the prompt asks for it and the answer is cut to it."""
 
@@ -67,6 +69,8 @@ async def open_provider(
 ) -> AsyncIterator[AIProvider]:
     """A provider for one job run; its connection pool closes when the block ends.
 
+    A refused API key inside the block surfaces as `InvalidCredentials`.
+
     `hook` gets the provider's rate-limit readings: pass the job's key limiter
     only when the job's key is the provider's (a marketplace export's key
     belongs to the marketplace).
@@ -74,6 +78,7 @@ async def open_provider(
     credentials = resolve_credentials(settings.credentials_ref)
     if "api_key" not in credentials and "token" in credentials:
         credentials = Credentials({"api_key": credentials["token"]}, credentials.reference)
+    watch = RefusalWatch()
     connector = OpenAICompatConnector(
         credentials,
         model=settings.model,
@@ -81,6 +86,7 @@ async def open_provider(
         timeout=settings.timeout,
         on_rate_limit=hook,
         clock=clock,
+        transport=watch,
     )
-    async with connector:
+    async with connector, credentials_checked("the AI provider", watch):
         yield ChatProvider(connector)

@@ -8,6 +8,7 @@ charged once per job (the debit keeps the translation for a retry).
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,15 +48,14 @@ class Translator:
         spent = 0
         async with open_provider(self._ai, key_limiter_hook(ctx), self._clock) as provider:
             for n, (key, text) in enumerate(missing, 1):
-                item = f"label:{target}:{key}"
-                charge = await asyncio.to_thread(
-                    self._credits.charge, store_id, ctx.job.id, item, self._credits_per_label
+                translated, cost = await self._credits.buy(
+                    store_id,
+                    ctx.job.id,
+                    f"label:{target}:{key}",
+                    self._credits_per_label,
+                    partial(provider.translate, text, source=source, target=target),
                 )
-                spent += charge.amount
-                translated = charge.result
-                if translated is None:
-                    translated = await provider.translate(text, source=source, target=target)
-                    await asyncio.to_thread(self._credits.record, store_id, ctx.job.id, item, translated)
+                spent += cost
                 await asyncio.to_thread(self._save, store_id, key, target, translated)
                 ctx.progress(
                     None,
