@@ -339,6 +339,25 @@ async def test_failures_no_retry_can_fix_end_after_one_attempt(
         )
         session.flush()
         free = session.scalars(select(Product.id).where(Product.sku == "FREE-WIDGET")).one()
+    with world.sessions.begin() as session:
+        session.add(
+            Product(store_id=world.store_id, sku="NO-PICTURE", name="Bare", price=Decimal("5"), stock=1)
+        )
+        session.flush()
+        bare = session.scalars(select(Product.id).where(Product.sku == "NO-PICTURE")).one()
+    refused_by_ebay = await world.run(
+        "ebay:export:products",
+        store_id=world.store_id,
+        account_id=world.accounts["ebay"],
+        product_ids=[bare],
+        ai_optimize=False,
+    )
+    assert (refused_by_ebay.state, refused_by_ebay.attempts) == (JobState.FAILED, 1)
+    assert (
+        "Product validation failed: NO-PICTURE: A user error has occurred. At least 1 picture is required."
+        in failure(refused_by_ebay)
+    )
+
     invalid = await world.run(
         "amazon:export:products",
         store_id=world.store_id,

@@ -33,6 +33,8 @@ from conveyor.commerce.secrets import resolve_credentials
 from .tables import AkeneoConnection
 
 REFUSED = frozenset({401, 403})
+REJECTED_CONTENT = frozenset({200, 400, 422})
+"""Statuses of an `Unrecoverable` answer that refused what was sent (Amazon says INVALID with a 200)."""
 
 
 class InvalidCredentials(Unrecoverable):
@@ -40,15 +42,25 @@ class InvalidCredentials(Unrecoverable):
 
 
 class RefusalWatch(httpx.AsyncBaseTransport):
-    """A transport that remembers whether the last answer refused the credentials."""
+    """A transport that remembers the last answer's status, to tell why a connector gave up."""
 
     def __init__(self) -> None:
         self._inner = httpx.AsyncHTTPTransport()
-        self.refused = False
+        self.last_status: int | None = None
+
+    @property
+    def refused(self) -> bool:
+        """The last answer refused the credentials."""
+        return self.last_status in REFUSED
+
+    @property
+    def rejected_content(self) -> bool:
+        """The last answer refused the data sent (validation), not the caller."""
+        return self.last_status in REJECTED_CONTENT
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
-        self.refused = response.status_code in REFUSED
+        self.last_status = response.status_code
         return response
 
     async def aclose(self) -> None:

@@ -31,7 +31,7 @@ MARKETPLACE_NAMES = {MarketplaceKind.AMAZON: "Amazon", MarketplaceKind.EBAY: "eB
 
 
 class ProductValidationFailed(Unrecoverable):
-    """Products miss what the marketplace requires (SKU, price, stock); fixing the data fixes it."""
+    """Products miss what the catalog or the marketplace requires; fixing the data, not retrying, fixes it."""
 
 
 class Exporter:
@@ -72,7 +72,12 @@ class Exporter:
         marketplace = MARKETPLACE_NAMES[kind]
         async with connector, credentials_checked(f"{marketplace} account {account_id}", watch):
             for n, listing in enumerate(listings, 1):
-                await connector.publish(listing)
+                try:
+                    await connector.publish(listing)
+                except Unrecoverable as e:
+                    if watch.refused or not watch.rejected_content:
+                        raise
+                    raise ProductValidationFailed(f"Product validation failed: {listing.sku}: {e}") from e
                 done = len(listings) + n if ai_optimize else n
                 ctx.progress(
                     None,
