@@ -32,6 +32,7 @@ from conveyor.commerce.suppliers import (
     SupplierSync,
     SyncDone,
     SyncQueued,
+    UnknownSupplier,
     register,
 )
 from conveyor.commerce.suppliers.feed import FeedProduct, IndexEntry
@@ -244,6 +245,8 @@ async def test_inline_sync_returns_results_per_supplier_without_a_worker(small_w
 
     with pytest.raises(ValueError, match="supplier code"):
         world.sync.add_supplier(store_id=world.store_id, code="acme", name="x")
+    with pytest.raises(UnknownSupplier, match="no active supplier with id 99"):
+        await world.sync.start_sync(99, use_queue=False)
 
 
 async def test_a_family_missing_a_picture_fails_keeps_its_old_hash_and_is_retried_next_sync(

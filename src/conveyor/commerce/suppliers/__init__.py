@@ -12,6 +12,7 @@ from .pipeline import STEPS, SyncSettings
 from .service import SupplierSync, register
 from .status import JobStatus, QueuedJob, QueueStats, SupplierResult, SyncDone, SyncQueued
 from .storage import LocalStorage, MediaStorage, S3Storage
+from .store import UnknownSupplier
 
 __all__ = [
     "FAMILY_QUEUE",
@@ -36,5 +37,6 @@ __all__ = [
     "SyncDone",
     "SyncQueued",
     "SyncSettings",
+    "UnknownSupplier",
     "register",
 ]

@@ -26,7 +26,7 @@ from conveyor import Conveyor, JobContext, JobState, JobType, Unrecoverable
 from .feed import BadFile
 from .grouping import Family
 from .pipeline import STEPS, Report, SupplierPipeline
-from .store import ImageSlot, SupplierRef
+from .store import ImageSlot, SupplierRef, UnknownSupplier
 
 SUPPLIER_QUEUE = "suppliers"
 FAMILY_QUEUE = "families"
@@ -122,7 +122,10 @@ def declare(
     async def sync(ctx: JobContext, supplier_id: int) -> dict[str, Any]:
         """Plan the supplier's sync and add one family child per changed family."""
         started = ctx.app.clock.now()
-        (supplier,) = await asyncio.to_thread(pipeline.store.suppliers, supplier_id)
+        try:
+            (supplier,) = await asyncio.to_thread(pipeline.store.suppliers, supplier_id)
+        except UnknownSupplier as e:
+            raise Unrecoverable(str(e)) from e
         report = job_report(ctx)
         plan = await pipeline.plan(supplier, report)
         for problem in plan.problems:

@@ -162,7 +162,13 @@ class SupplierPipeline:
         """Download unless already recorded; write unless the same bytes are stored; record the media."""
         media = await asyncio.to_thread(self.store.media, supplier_id, slot.url)
         if media is not None:
-            await self._record(supplier_id, product_id, slot, media, "", 0)
+            await asyncio.to_thread(
+                self.store.fill_slot,
+                product_id=product_id,
+                position=slot.position,
+                url=slot.url,
+                content_hash=media.content_hash,
+            )
             return ImageOutcome(downloaded=False, written=False, content_hash=media.content_hash)
         response = await feed.get(slot.url, f"picture {slot.position} of product {product_id}")
         data = response.content
@@ -172,25 +178,14 @@ class SupplierPipeline:
         written = not await asyncio.to_thread(self.storage.exists, media.storage_key)
         if written:
             await asyncio.to_thread(self.storage.put, media.storage_key, data, content_type)
-        await self._record(supplier_id, product_id, slot, media, content_type, len(data))
-        return ImageOutcome(downloaded=True, written=written, content_hash=digest)
-
-    async def _record(
-        self,
-        supplier_id: int,
-        product_id: int,
-        slot: ImageSlot,
-        media: StoredMedia,
-        content_type: str,
-        size: int,
-    ) -> None:
         await asyncio.to_thread(
             self.store.record_media,
             supplier_id=supplier_id,
             url=slot.url,
             media=media,
             content_type=content_type,
-            size=size,
+            size=len(data),
             product_id=product_id,
             position=slot.position,
         )
+        return ImageOutcome(downloaded=True, written=written, content_hash=digest)

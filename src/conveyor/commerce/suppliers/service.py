@@ -59,7 +59,10 @@ class SupplierSync:
     async def start_sync(
         self, supplier_id: int | None = None, use_queue: bool = True
     ) -> SyncQueued | SyncDone:
-        """Sync one supplier, or every active one; queued returns job ids, inline returns results."""
+        """Sync one supplier, or every active one; queued returns job ids, inline returns results.
+
+        Raises `UnknownSupplier` for an id that is not an active supplier.
+        """
         suppliers = await asyncio.to_thread(self.pipeline.store.suppliers, supplier_id)
         if not use_queue:
             results = [await self.sync_inline(supplier) for supplier in suppliers]

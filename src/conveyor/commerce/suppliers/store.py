@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor import Unrecoverable
-
 from ..catalog import Image, Product, Variant
 from ..db import insert_ignoring_conflicts, utcnow
 from .grouping import Family
 from .models import FamilyHash, Supplier, SupplierMedia
 
 _IN_BATCH = 500  # values per IN (...): well under every driver's parameter limit
+
+
+class UnknownSupplier(LookupError):
+    """No active supplier with the id asked for."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class SupplierStore:
                 query = query.where(Supplier.id == supplier_id)
             found = [SupplierRef(s.id, s.code, s.store_id) for s in session.scalars(query)]
         if supplier_id is not None and not found:
-            raise Unrecoverable(f"no active supplier with id {supplier_id}")
+            raise UnknownSupplier(f"no active supplier with id {supplier_id}")
         return found
 
     def synced_hashes(self, supplier_id: int, keys: Sequence[str]) -> dict[str, str]:
@@ -157,11 +159,12 @@ class SupplierStore:
         }
         with self._sessions.begin() as session:
             insert_ignoring_conflicts(session, SupplierMedia, [row], key=("supplier_id", "source_url"))
-            session.execute(
-                update(Image)
-                .where(Image.product_id == product_id, Image.position == position, Image.url == url)
-                .values(content_hash=media.content_hash)
-            )
+            _fill_slot(session, product_id, position, url, media.content_hash)
+
+    def fill_slot(self, *, product_id: int, position: int, url: str, content_hash: str) -> None:
+        """Give a product's picture slot the hash of a picture stored earlier."""
+        with self._sessions.begin() as session:
+            _fill_slot(session, product_id, position, url, content_hash)
 
     @staticmethod
     def _known(session: Session, supplier_id: int, urls: Sequence[str]) -> dict[str, StoredMedia]:
@@ -175,6 +178,15 @@ class SupplierStore:
             )
             found.update({m.source_url: StoredMedia(m.content_hash, m.storage_key) for m in rows})
         return found
+
+
+def _fill_slot(session: Session, product_id: int, position: int, url: str, content_hash: str) -> None:
+    """Only while the slot still shows `url`: a newer family write may have moved it on."""
+    session.execute(
+        update(Image)
+        .where(Image.product_id == product_id, Image.position == position, Image.url == url)
+        .values(content_hash=content_hash)
+    )
 
 
 def _sync_variants(product: Product, family: Family) -> None:
