@@ -224,6 +224,9 @@ async def test_job_types_priorities_retries_and_five_at_once(world: World) -> No
     assert {name: t.priority for name, t in world.jobs.types.items()} == expected
     assert {(t.queue, t.attempts) for t in world.jobs.types.values()} == {(STORE_QUEUE, 4)}
     assert world.jobs.worker().concurrency == {STORE_QUEUE: 5}
+    await world.app.sync_schedules()
+    schedules = {s.job_type: s.cron for s in await world.app.schedules()}
+    assert schedules == {"system:daily_credit_deduction": "5 0 * * *", "system:cleanup": "30 3 * * *"}
     payload = {"store_id": world.store_id, "account_id": world.accounts["shopify"]}
     first = await world.jobs.enqueue("shopify:import:all", user_id=3, **payload)
     second = await world.jobs.enqueue("shopify:import:all", user_id=3, **payload)

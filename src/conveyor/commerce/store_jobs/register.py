@@ -78,9 +78,6 @@ class StoreJobs:
     types: dict[str, JobType[Any, Any]]
     credits: CreditLedger
 
-    def __getitem__(self, name: str) -> JobType[Any, Any]:
-        return self.types[name]
-
     async def enqueue(self, name: str, *, user_id: int | None = None, **payload: Any) -> Job:
         """Enqueue a store job with its tenant, user, rate-limit key and (for imports) dedup key."""
         options: dict[str, Any] = {}

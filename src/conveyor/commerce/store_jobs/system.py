@@ -1,8 +1,8 @@
 """Maintenance jobs: the daily AI credit charge and the cleanup of finished jobs.
 
-Both are meant to run on a schedule (`StoreJobs.schedule_system_jobs`); both
-are safe to run twice: the daily charge is keyed by the day, and cleanup only
-removes what is already past retention.
+Both run on the cron schedules `register` declares (`daily_credit_cron`,
+`cleanup_cron`), and both are safe to run twice: the daily charge is keyed by
+the day, and cleanup only removes what is already past retention.
 """
 
 from __future__ import annotations
