@@ -245,6 +245,12 @@ async def test_inline_sync_returns_results_per_supplier_without_a_worker(small_w
 
     with pytest.raises(ValueError, match="supplier code"):
         world.sync.add_supplier(store_id=world.store_id, code="acme", name="x")
+    world.feed.faults.force(*[FaultKind.ERROR] * 3)  # the index fails all 3 tries: A23 alone errs
+    down = await world.sync.start_sync(use_queue=False)
+    assert isinstance(down, SyncDone)
+    got = {r.supplier: (r.productsProcessed, r.errors, r.skipped) for r in down.results}
+    assert got == {"A23": (0, 1, 0), "B7": (0, 0, 10)}
+
     with pytest.raises(UnknownSupplier, match="no active supplier with id 99"):
         await world.sync.start_sync(99, use_queue=False)
 

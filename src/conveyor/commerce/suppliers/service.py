@@ -15,7 +15,7 @@ from pathlib import Path
 from conveyor import Conveyor, JobNotFound, JobOptions
 
 from ..db import create_engine_for, session_factory
-from .feed import SUPPLIER_CODE
+from .feed import SUPPLIER_CODE, FeedError
 from .grouping import FamilyKey
 from .jobs import FAMILY_QUEUE, IMAGE_QUEUE, SUPPLIER_QUEUE, SupplierJobs, declare
 from .pipeline import SupplierPipeline, SyncSettings
@@ -86,7 +86,17 @@ class SupplierSync:
         def report(percent: float, step: str, message: str) -> None:
             log.info("supplier %s: %s (%g%%): %s", supplier.code, step, percent, message)
 
-        plan = await pipeline.plan(supplier, report)
+        try:
+            plan = await pipeline.plan(supplier, report)
+        except FeedError as e:  # this supplier's feed is down; the other suppliers still sync
+            log.warning("supplier %s: feed unavailable: %s", supplier.code, e)
+            return SupplierResult(
+                supplier=supplier.code,
+                productsProcessed=0,
+                errors=1,
+                skipped=0,
+                duration=f"{self.app.clock.now() - started:.2f}s",
+            )
         processed, errors = 0, len(plan.problems)
         async with pipeline.client() as client:
             feed = pipeline.feed(client)
