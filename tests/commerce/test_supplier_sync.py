@@ -280,6 +280,15 @@ async def test_a_family_missing_a_picture_fails_keeps_its_old_hash_and_is_retrie
     assert world.count(FamilyHash) == 10
     assert world.storage.writes == 20
 
+    unchanged = await sync_once(world)  # nothing changed: no family job, every step still reported
+    status = await world.sync.get_job_status("suppliers", unchanged)
+    assert status.result is not None
+    assert (status.result["products_processed"], status.result["skipped"]) == (0, 10)
+    logs = sorted(await world.app.job_logs(unchanged), key=lambda line: line.at)
+    assert [line.line.split(" (")[0] for line in logs] == list(STEPS)
+    families = await world.app.list_jobs(JobFilter(types=["suppliers:family"], parent_id=unchanged))
+    assert families.jobs == []
+
 
 def test_grouping_by_a_number_folds_a_supplier_into_one_family_as_the_observed_feed_warns() -> None:
     feed = PromidataSandbox(PromidataConfig(families=3, variants_per_family=2))

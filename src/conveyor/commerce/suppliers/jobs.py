@@ -148,8 +148,9 @@ def declare(
         }
         if payloads:
             await ctx.spawn_many(family.options(**_CONTINUE), payloads)
-            report(STEPS["enqueueing_families"], "enqueueing_families", f"{len(payloads)} family jobs added")
-            return summary
+        report(STEPS["enqueueing_families"], "enqueueing_families", f"{len(payloads)} family jobs added")
+        if payloads:
+            return summary  # sync_done finishes once the families have ended
         return await _finish(ctx, pipeline, summary, processed=0, failed=0)
 
     @sync.on_children_done
