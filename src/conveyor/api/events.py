@@ -52,12 +52,15 @@ class EventStream:
     async def __aiter__(self) -> AsyncIterator[str]:
         yield f"retry: {max(1000, int(self.interval * 2000))}\n\n"
         backend = await self.jobs.app.backend()
-        cursor = await self._resumable(backend)
-        snapshot: list[str] = []
-        if cursor is None:
-            cursor = (await backend.events(None)).cursor
-            snapshot = await self._snapshot(cursor)
-        last_stats = await self._stats()
+        while True:
+            try:
+                cursor, snapshot = await self._start(backend)
+                last_stats = await self._stats()
+                break
+            except BackendError as exc:
+                log.warning("event stream could not start: %s", exc)
+                yield sse("error", json.dumps({"detail": "the job backend is unavailable"}))
+                await asyncio.sleep(self.interval)
         yield "".join([*snapshot, sse("stats", last_stats)])
         quiet_since = time.monotonic()
         while True:
@@ -86,20 +89,18 @@ class EventStream:
     async def _stats(self) -> str:
         return stats_event(await self.jobs.stats(self.caller)).model_dump_json()
 
-    async def _resumable(self, backend: Backend) -> str | None:
-        """The client's Last-Event-ID if this backend can resume from it, else None."""
-        if not self.resume:
-            return None
-        try:
-            await backend.events(self.resume, limit=1)
-        except PayloadError:
-            return None
-        return self.resume
-
-    async def _snapshot(self, cursor: str) -> list[str]:
+    async def _start(self, backend: Backend) -> tuple[str, list[str]]:
+        """Where to read from, and the snapshot to send first (none when resuming)."""
+        if self.resume:
+            try:
+                await backend.events(self.resume, limit=1)
+                return self.resume, []
+            except PayloadError:
+                log.info("ignoring a Last-Event-ID this backend cannot resume from")
+        cursor = (await backend.events(None)).cursor
         wanted = JobFilter(states=sorted(LIVE_STATES), queues=self.queues, types=self.types)
         page = await self.jobs.page(self.caller, wanted, limit=LIVE_LIMIT)
-        return [sse("job", job_out(job).model_dump_json(), cursor) for job in page.jobs]
+        return cursor, [sse("job", job_out(job).model_dump_json(), cursor) for job in page.jobs]
 
     def _wanted(self, event: JobEvent) -> bool:
         return (
