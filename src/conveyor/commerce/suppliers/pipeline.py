@@ -108,7 +108,7 @@ class SupplierPipeline:
         return client
 
     async def aclose(self) -> None:
-        """Close this event loop's shared client (a worker's shutdown, a test's teardown)."""
+        """Close this event loop's shared client; call it when the process stops serving image jobs."""
         client = self._shared.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
