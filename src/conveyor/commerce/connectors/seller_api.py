@@ -7,6 +7,11 @@ are `Unrecoverable`; 5xx, timeouts and dropped connections are
 `TransientError`; a 429 is `RateLimited`, waiting one token at the rate the
 operation last reported in `x-amzn-RateLimit-Limit`, since Amazon sends no
 `Retry-After` (`default_retry_after` until a rate was seen).
+
+A throttled page whose wait is short (inventory at 2/s, order items at 0.5/s)
+is waited out in place, up to `throttle_retries` times, so a long paged read
+does not start over; a long wait (getOrders refills one token a minute) is
+raised for the engine to re-delay the job without spending an attempt.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -22,7 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
-from conveyor import Clock, SystemClock, Unrecoverable
+from conveyor import Clock, RateLimited, SystemClock, Unrecoverable
 from conveyor.commerce.secrets import Credentials
 
 from .base import RateLimitHook, RateLimitInfo, TransientError, classify, json_body
@@ -47,7 +52,7 @@ def _tls() -> ssl.SSLContext:
 
 
 class _Forbidden(Unrecoverable):
-    """A 403: bad credentials, or an access token that expired early; `_get` tells them apart."""
+    """A 403: bad credentials, or an access token that expired early; `_get_once` tells them apart."""
 
 
 class SellerApiClient:
@@ -63,9 +68,12 @@ class SellerApiClient:
         base_url: str,
         token_url: str = DEFAULT_TOKEN_URL,
         default_retry_after: float = 1.0,
+        max_inline_wait: float = 5.0,
+        throttle_retries: int = 3,
         timeout: float = 30.0,
         on_rate_limit: RateLimitHook | None = None,
         clock: Clock | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         credentials.require("client_id", "client_secret", "refresh_token")
@@ -74,6 +82,9 @@ class SellerApiClient:
         self.clock: Clock = clock or SystemClock()
         self._token_url = token_url
         self._default_retry_after = default_retry_after
+        self._max_inline_wait = max_inline_wait
+        self._throttle_retries = throttle_retries
+        self._sleep = sleep
         self._on_rate_limit = on_rate_limit
         self._token: tuple[str, float] | None = None
         self._token_lock = asyncio.Lock()
@@ -150,6 +161,17 @@ class SellerApiClient:
     # -- requests ------------------------------------------------------------------------------
 
     async def _get(self, path: str, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One page; a short throttle is waited out here, so a paged read keeps its place."""
+        for _ in range(self._throttle_retries):
+            try:
+                return await self._get_once(path, operation, params)
+            except RateLimited as e:
+                if e.retry_after > self._max_inline_wait:
+                    raise
+                await self._sleep(e.retry_after)
+        return await self._get_once(path, operation, params)
+
+    async def _get_once(self, path: str, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         cached = self._token is not None
         try:
             response = await self._send("GET", path, operation, params=params, authorized=True)
