@@ -73,8 +73,8 @@ def _error_row(job_id: str, error: AttemptError) -> tuple[object, ...]:
 class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules, SQLiteEvents):
     """Each public method is one transaction; `wait_for_jobs` watches the file for commits.
 
-    `events_max` bounds the event table; the file keeps one bound, set by the
-    process that opened it last, so give every process the same.
+    `events_max` bounds the event table: each write trims what is more than
+    `events_max` events old, so the processes sharing a file should agree on it.
     """
 
     def __init__(
@@ -90,7 +90,9 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules, SQLiteEvents):
             raise ConfigurationError(f"events_max must be at least 1, got {events_max}")
         self.path = path
         self.events_max = events_max
-        self._db = SQLiteConnection(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._db = SQLiteConnection(
+            path, synchronous=synchronous, busy_timeout=busy_timeout, events_max=events_max
+        )
         self._poll_interval = poll_interval
         self._watch: sqlite3.Connection | None = None
         self._local_change: asyncio.Event | None = None
@@ -101,7 +103,6 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules, SQLiteEvents):
 
     async def open(self) -> None:
         await self._db.open()
-        await self._db.execute("UPDATE conveyor_event_clock SET keep = ?", [(self.events_max,)])
         # A second connection, used only from the event loop, to see other processes' commits.
         self._watch = self._db.connect_raw()
         self._local_change = asyncio.Event()

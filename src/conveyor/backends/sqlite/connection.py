@@ -44,8 +44,9 @@ def _statements(script: str) -> list[str]:
 
 
 class SQLiteConnection:
-    def __init__(self, path: str, *, synchronous: str, busy_timeout: float) -> None:
+    def __init__(self, path: str, *, synchronous: str, busy_timeout: float, events_max: int) -> None:
         self.path = path
+        self.events_max = events_max
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
         self._executor: ThreadPoolExecutor | None = None
@@ -56,7 +57,7 @@ class SQLiteConnection:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="conveyor-sqlite")
         try:
             await self.run(self._connect)
-            await self.run(self._write, self._migrate)  # unstamped: the clock table may not exist yet
+            await self.write(self._migrate)
             self._quick = self.connect_raw(busy_timeout=0)
             self._quick.execute(f"PRAGMA synchronous = {self._synchronous}")
         except BaseException:
@@ -77,8 +78,12 @@ class SQLiteConnection:
 
     def connect_raw(self, *, busy_timeout: float | None = None) -> sqlite3.Connection:
         wait = self._busy_timeout if busy_timeout is None else busy_timeout
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=wait)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=wait, factory=EventConnection
+        )
         conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        conn.create_function("conveyor_event_time", 0, lambda: conn.event_time)
+        conn.create_function("conveyor_events_max", 0, lambda: self.events_max, deterministic=True)
         return conn
 
     def _connect(self) -> None:
@@ -133,9 +138,9 @@ class SQLiteConnection:
     ) -> T:
         """One transaction. `quick` ones (a few rows) first try the event loop's own connection.
 
-        `now` is the engine's time of the change: the transaction stamps it
-        first, so the event triggers record when each change happened (None
-        for writes that carry no time, so a stale time never leaks into them).
+        `now` is the engine's time of the change, which the event triggers
+        record (None for writes that carry no time, so a stale time never
+        leaks into them).
 
         Handing a call to the SQLite thread and back costs more than a small
         transaction itself, so a quick write runs in place when the file is
@@ -202,9 +207,23 @@ class SQLiteConnection:
         return result
 
 
+class EventConnection(sqlite3.Connection):
+    """A connection that tells the event triggers the time of the change being written.
+
+    The triggers (migration 0005) call `conveyor_event_time()` and
+    `conveyor_events_max()`, functions every Conveyor connection registers: a
+    trigger has no clock of its own, and the backend never reads one. So only
+    Conveyor may write the jobs table; another program's write fails with
+    "no such function" instead of recording events without a time.
+    """
+
+    event_time: float | None = None
+
+
 def _stamped(fn: Callable[[sqlite3.Connection], T], now: float | None) -> Callable[[sqlite3.Connection], T]:
     def run(conn: sqlite3.Connection) -> T:
-        conn.execute("UPDATE conveyor_event_clock SET now = ?", (now,))
+        assert isinstance(conn, EventConnection)
+        conn.event_time = now
         return fn(conn)
 
     return run

@@ -1,6 +1,6 @@
 -- Job events for live views, written by triggers in the transaction of the change itself.
--- conveyor_event_clock holds the time of the transaction being written (each write
--- stamps it first; see SQLiteConnection.write) and how many events to keep.
+-- conveyor_event_time() (the engine's time of the change) and conveyor_events_max() are
+-- functions every Conveyor connection registers (see EventConnection).
 CREATE TABLE conveyor_events (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     kind    TEXT    NOT NULL,
@@ -14,16 +14,11 @@ CREATE TABLE conveyor_events (
     at      REAL
 );
 
-CREATE TABLE conveyor_event_clock (
-    id   INTEGER PRIMARY KEY CHECK (id = 1),
-    now  REAL,
-    keep INTEGER NOT NULL
-);
-INSERT INTO conveyor_event_clock (id, now, keep) VALUES (1, NULL, 10000);
-
-CREATE TRIGGER conveyor_events_trim AFTER INSERT ON conveyor_events
+-- Trimmed every 64th event, which costs less than one delete per event: the table
+-- holds from events_max to events_max + 63 events.
+CREATE TRIGGER conveyor_events_trim AFTER INSERT ON conveyor_events WHEN NEW.seq % 64 = 0
 BEGIN
-    DELETE FROM conveyor_events WHERE seq <= NEW.seq - (SELECT keep FROM conveyor_event_clock);
+    DELETE FROM conveyor_events WHERE seq <= NEW.seq - conveyor_events_max();
 END;
 
 CREATE TRIGGER conveyor_events_added AFTER INSERT ON conveyor_jobs
@@ -47,7 +42,7 @@ BEGIN
             ELSE 'requeued'
         END,
         NEW.id, NEW.type, NEW.queue, NEW.tenant, NEW.state, NEW.progress_percent,
-        NEW.progress_message, (SELECT now FROM conveyor_event_clock)
+        NEW.progress_message, conveyor_event_time()
     );
 END;
 
@@ -61,5 +56,5 @@ WHEN NEW.state = 'running' AND OLD.state = 'running' AND (
 BEGIN
     INSERT INTO conveyor_events (kind, job_id, type, queue, tenant, state, percent, message, at)
     VALUES ('progress', NEW.id, NEW.type, NEW.queue, NEW.tenant, NEW.state, NEW.progress_percent,
-            NEW.progress_message, (SELECT now FROM conveyor_event_clock));
+            NEW.progress_message, conveyor_event_time());
 END;
