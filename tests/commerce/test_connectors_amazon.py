@@ -178,7 +178,8 @@ async def test_429_before_any_rate_header_uses_the_default_wait(run: Run, clock:
 
 async def test_server_errors_and_timeouts_are_transient(run: Run, clock: FakeClock) -> None:
     sandbox, server = run(faults=FaultConfig(error_statuses=(500,), timeout_delay=0.5))
-    sandbox.faults.force(FaultKind.ERROR, FaultKind.TIMEOUT)
+    # An idempotent PUT is tried three times in all before the failure reaches the engine.
+    sandbox.faults.force(*[FaultKind.ERROR] * 3, *[FaultKind.TIMEOUT] * 3)
     async with connect(sandbox, server, clock, timeout=0.1) as connector:
         with pytest.raises(TransientError) as error:
             await connector.create_or_update_product(MUG, None)
@@ -186,3 +187,4 @@ async def test_server_errors_and_timeouts_are_transient(run: Run, clock: FakeClo
             await connector.create_or_update_product(MUG, None)
     assert error.value.status == 500
     assert sandbox.store.items == {}
+    assert sandbox.counters.faults == {"error": 3, "timeout": 3}

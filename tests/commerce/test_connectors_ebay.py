@@ -155,7 +155,8 @@ async def test_quota_429_waits_until_the_analytics_reset(run: Run, clock: FakeCl
 
 async def test_server_errors_and_timeouts_are_transient(run: Run, clock: FakeClock) -> None:
     sandbox, server = run(faults=FaultConfig(error_statuses=(503,), timeout_delay=0.5))
-    sandbox.faults.force(FaultKind.ERROR, FaultKind.TIMEOUT)
+    # An idempotent PUT is tried three times in all before the failure reaches the engine.
+    sandbox.faults.force(*[FaultKind.ERROR] * 3, *[FaultKind.TIMEOUT] * 3)
     async with connect(sandbox, server, clock, timeout=0.1) as connector:
         with pytest.raises(TransientError) as error:
             await connector.create_or_update_product(MUG, None)
@@ -163,3 +164,4 @@ async def test_server_errors_and_timeouts_are_transient(run: Run, clock: FakeClo
             await connector.create_or_update_product(MUG, None)
     assert error.value.status == 503
     assert sandbox.store.items == {}
+    assert sandbox.counters.faults == {"error": 3, "timeout": 3}

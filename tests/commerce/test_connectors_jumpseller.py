@@ -10,10 +10,13 @@ import pytest
 
 from conveyor import FakeClock, RateLimited, Unrecoverable
 from conveyor.commerce.connectors import (
+    CredentialsRejected,
     Image,
     JumpsellerConnector,
     Listing,
+    Pacer,
     RateLimitInfo,
+    RetryPolicy,
     TransientError,
     Variant,
 )
@@ -212,3 +215,57 @@ async def test_the_token_never_reaches_logs_or_errors(
     assert caplog.records
     assert sandbox.config.authtoken not in caplog.text
     assert sandbox.config.authtoken not in str(caught.value)
+
+
+async def test_reads_and_updates_are_retried_but_creates_are_not(run: Run, clock: FakeClock) -> None:
+    sandbox, server = run(faults=FaultConfig(error_statuses=(502,)))
+    async with connect(sandbox, server, clock) as connector:
+        remote = await connector.create_or_update_product(HAT, None)
+        sandbox.faults.force(FaultKind.ERROR, FaultKind.ERROR)
+        await connector.create_or_update_product(HAT, remote)
+        sandbox.faults.force(FaultKind.ERROR)
+        with pytest.raises(TransientError):
+            await connector.create_or_update_product(HAT, None)
+    assert sandbox.counters.by_endpoint["PUT /v1/products/{product_id}.json"] == 3
+    assert sandbox.counters.by_endpoint["POST /v1/products.json"] == 2
+    assert list(sandbox.store.products) == [int(remote.product_id)]
+
+
+async def test_a_short_429_is_waited_out_when_the_policy_allows(run: Run, clock: FakeClock) -> None:
+    sandbox, server = run()
+    credentials = Credentials({"login": sandbox.config.login, "authtoken": sandbox.config.authtoken})
+    retry = RetryPolicy(rate_limit_tries=2, max_rate_wait=1.0)
+    sandbox.faults.force(FaultKind.THROTTLE)
+    async with JumpsellerConnector(
+        credentials, base_url=server.api_url, clock=clock, retry=retry
+    ) as connector:
+        await connector.create_or_update_product(HAT, None)
+    assert sandbox.counters.by_status[429] == 1
+    assert len(sandbox.store.products) == 1
+
+
+async def test_a_shared_pacer_holds_requests_until_the_window_reopens(run: Run, clock: FakeClock) -> None:
+    sandbox, server = run(per_second=1, per_minute=100)
+    credentials = Credentials({"login": sandbox.config.login, "authtoken": sandbox.config.authtoken})
+    pacer = Pacer(clock)
+    retry = RetryPolicy(max_rate_wait=0.5)  # a longer wait is the engine's: the job is re-delayed
+    async with JumpsellerConnector(
+        credentials, base_url=server.api_url, clock=clock, pacer=pacer, retry=retry
+    ) as connector:
+        await connector.create_or_update_product(HAT, None)
+        assert pacer.blocked_until == clock.now() + 1
+        with pytest.raises(RateLimited) as caught:
+            await connector.create_or_update_product(HAT, None)
+    assert caught.value.retry_after == 1.0
+    assert sandbox.counters.violations == 0
+
+
+async def test_refused_credentials_are_told_apart_from_refused_products(run: Run, clock: FakeClock) -> None:
+    sandbox, server = run()
+    async with connect(sandbox, server, clock, token="wrong") as connector:
+        with pytest.raises(CredentialsRejected, match=r"^Invalid login or authtoken$"):
+            await connector.create_or_update_product(HAT, None)
+    async with connect(sandbox, server, clock) as connector:
+        with pytest.raises(Unrecoverable) as caught:
+            await connector.create_or_update_product(replace(HAT, name=""), None)
+    assert not isinstance(caught.value, CredentialsRejected)

@@ -49,7 +49,11 @@ class ShopifyGraphQL:
         self.sandbox = sandbox
         self.resolvers: dict[str, dict[str, Callable[[Field], Any]]] = {
             "mutation": {"productSet": self.product_set},
-            "query": {"product": self.product, "products": self.products},
+            "query": {
+                "product": self.product,
+                "products": self.products,
+                "productVariants": self.product_variants,
+            },
         }
 
     def execute(self, body: Any) -> tuple[int, Body]:
@@ -133,6 +137,21 @@ class ShopifyGraphQL:
 
     def products(self, field: Field) -> Any:
         views = [graphql_view(p) for p in sorted(self.sandbox.store.products.values(), key=lambda p: p["id"])]
+        return project(Connection(views).page(field.args), field.selections)
+
+    def product_variants(self, field: Field) -> Any:
+        """Variants with their product; `query` understands `sku:` terms joined by OR (exact match)."""
+        wanted = _sku_terms(field.args.get("query"))
+        views = []
+        for product in sorted(self.sandbox.store.products.values(), key=lambda p: p["id"]):
+            if wanted is not None and not any(v["sku"] in wanted for v in product["variants"]):
+                continue
+            view = graphql_view(product)
+            views += [
+                {**variant, "product": view}
+                for variant in view["variants"].items
+                if wanted is None or variant["sku"] in wanted
+            ]
         return project(Connection(views).page(field.args), field.selections)
 
     def product_set(self, field: Field) -> Any:
@@ -245,6 +264,16 @@ class ShopifyGraphQL:
                 fields["compare_at_price"] = money(item["compareAtPrice"])
             vid = parse_gid(item.get("id"), "ProductVariant") or old.get(tuple(values))
             product["variants"].append(store.variant(product, values, id=vid, **fields))
+
+
+def _sku_terms(query: Any) -> set[str] | None:
+    """The SKUs of a search like `sku:A OR sku:"B 2"`; None when there is no query."""
+    if query is None:
+        return None
+    terms = [term.strip() for term in str(query).split(" OR ")]
+    if not all(term.startswith("sku:") for term in terms):
+        raise _Abort({"message": f"the sandbox searches variants by sku only, not {query!r}"})
+    return {term.removeprefix("sku:").strip('"') for term in terms}
 
 
 def _user_error(path: list[str], message: str, code: str) -> Body:

@@ -8,23 +8,37 @@ Credentials come from `conveyor.commerce.secrets.resolve_credentials`.
 """
 
 from .amazon import AmazonConnector
-from .base import Connector, RateLimitHook, RateLimitInfo, TransientError, key_limiter_hook
+from .base import (
+    NO_RETRIES,
+    Connector,
+    CredentialsRejected,
+    Pacer,
+    RateLimitHook,
+    RateLimitInfo,
+    RetryPolicy,
+    TransientError,
+    key_limiter_hook,
+)
 from .ebay import EbayConnector, EbaySettings
 from .jumpseller import JumpsellerConnector
 from .models import Image, Listing, RemoteProduct, Variant
 from .shopify import ShopifyConnector
 
 __all__ = [
+    "NO_RETRIES",
     "AmazonConnector",
     "Connector",
+    "CredentialsRejected",
     "EbayConnector",
     "EbaySettings",
     "Image",
     "JumpsellerConnector",
     "Listing",
+    "Pacer",
     "RateLimitHook",
     "RateLimitInfo",
     "RemoteProduct",
+    "RetryPolicy",
     "ShopifyConnector",
     "TransientError",
     "Variant",

@@ -11,6 +11,7 @@ is carried along for people.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Mapping
@@ -33,6 +34,10 @@ class TransientError(Exception):
         self.status = status
 
 
+class CredentialsRejected(Unrecoverable):
+    """The API refused the account's credentials or scopes (401/403): no product of it can go through."""
+
+
 @dataclass(frozen=True)
 class RateLimitInfo:
     """What one answer said about the caller's remaining allowance."""
@@ -47,6 +52,57 @@ class RateLimitInfo:
     """Window or bucket size in calls; for Amazon, the operation's rate in requests per second."""
     scope: str = ""
     """Which limit this is: `per_second`, `per_minute`, `ban`, `cost`, `daily`, or an Amazon operation."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a connector repeats a request itself before the failure goes to the engine.
+
+    A job that fails restarts its whole batch, so a lone 5xx or 429 is far
+    cheaper to absorb here. Only requests that cannot write twice are repeated
+    after a 5xx or timeout (GET/PUT/DELETE, or a call marked idempotent); a
+    429 means the API refused the call, so any request may be sent again once
+    its short wait is over. Longer waits go to the engine as `RateLimited`.
+    """
+
+    transient_tries: int = 3
+    """Tries in all for an idempotent request that meets 5xx, timeouts or dropped connections."""
+    backoff: float = 0.5
+    """Seconds before the first repeat; doubled for each further one."""
+    rate_limit_tries: int = 1
+    """Tries in all for a request the API refused with 429 (1: never repeated here)."""
+    max_rate_wait: float = 2.0
+    """The longest 429 wait (or pacing wait) spent inside the connector."""
+
+
+DEFAULT_RETRY = RetryPolicy()
+NO_RETRIES = RetryPolicy(transient_tries=1, rate_limit_tries=1)
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+class Pacer:
+    """Holds back every request of the connectors sharing it while the API says the window is empty.
+
+    The engine's key limiter only decides when jobs start; a running job
+    sends many requests, so the connectors of one account in one process
+    share a pacer and wait for the announced reset before the next call.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.blocked_until = 0.0
+
+    def note(self, info: RateLimitInfo) -> None:
+        if info.remaining is not None and info.remaining <= 0 and info.reset_at is not None:
+            self.blocked_until = max(self.blocked_until, info.reset_at)
+
+    async def wait(self, max_wait: float) -> None:
+        """Sleep until the window reopens, or hand a long wait to the engine as `RateLimited`."""
+        delay = self.blocked_until - self.clock.now()
+        if delay > max_wait:
+            raise RateLimited(delay, "the marketplace's rate-limit window is empty")
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 class RateLimitHook(Protocol):
@@ -85,6 +141,8 @@ def classify(status: int, message: str, retry_after: float | None) -> Exception:
         return RateLimited(retry_after if retry_after is not None else 1.0, message)
     if status >= 500 or status == 408:
         return TransientError(message, status=status)
+    if status in (401, 403):
+        return CredentialsRejected(message)
     return Unrecoverable(message)
 
 
@@ -111,9 +169,13 @@ class Connector(ABC):
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 10,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        pacer: Pacer | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self._on_rate_limit = on_rate_limit
+        self.retry = retry
+        self.pacer = pacer
         self._client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
@@ -144,8 +206,43 @@ class Connector(ABC):
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        """Send one request; report its rate-limit reading; raise the outcome class on failure."""
+        """Send one request, repeating it as `retry` allows; raise the outcome class on failure.
+
+        `idempotent` defaults to what the method promises; a read sent as POST
+        (a GraphQL query) passes True.
+        """
+        repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        transient_left, refused_left = self.retry.transient_tries, self.retry.rate_limit_tries
+        while True:
+            if self.pacer is not None:
+                await self.pacer.wait(self.retry.max_rate_wait)
+            try:
+                return await self._send(method, url, scope, json, params, headers, data)
+            except TransientError:
+                transient_left -= 1
+                if not repeatable or transient_left <= 0:
+                    raise
+                tried = self.retry.transient_tries - transient_left
+                await asyncio.sleep(self.retry.backoff * 2 ** (tried - 1))
+            except RateLimited as refused:
+                refused_left -= 1
+                if refused_left <= 0 or refused.retry_after > self.retry.max_rate_wait:
+                    raise
+                await asyncio.sleep(refused.retry_after)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        json: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        data: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """One request: report its rate-limit reading and raise the outcome class on failure."""
         try:
             response = await self._client.request(
                 method, url, json=json, params=params, headers=headers, data=data
@@ -163,6 +260,8 @@ class Connector(ABC):
         return response
 
     async def report(self, info: RateLimitInfo) -> None:
+        if self.pacer is not None:
+            self.pacer.note(info)
         if self._on_rate_limit is not None:
             result = self._on_rate_limit(info)
             if inspect.isawaitable(result):

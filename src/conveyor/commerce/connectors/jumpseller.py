@@ -22,7 +22,16 @@ import httpx
 from conveyor import Clock
 from conveyor.commerce.secrets import Credentials
 
-from .base import Connector, RateLimitHook, RateLimitInfo, classify, json_body
+from .base import (
+    DEFAULT_RETRY,
+    Connector,
+    Pacer,
+    RateLimitHook,
+    RateLimitInfo,
+    RetryPolicy,
+    classify,
+    json_body,
+)
 from .models import Listing, RemoteProduct
 
 DEFAULT_BASE_URL = "https://api.jumpseller.com/v1"
@@ -41,6 +50,8 @@ class JumpsellerConnector(Connector):
         on_rate_limit: RateLimitHook | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        pacer: Pacer | None = None,
     ) -> None:
         credentials.require("login", "authtoken")
         super().__init__(
@@ -50,6 +61,8 @@ class JumpsellerConnector(Connector):
             clock=clock,
             auth=httpx.BasicAuth(credentials["login"], credentials["authtoken"]),
             transport=transport,
+            retry=retry,
+            pacer=pacer,
         )
 
     # -- classification ------------------------------------------------------------------------

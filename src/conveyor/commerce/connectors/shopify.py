@@ -23,7 +23,18 @@ import httpx
 from conveyor import Clock, RateLimited, Unrecoverable
 from conveyor.commerce.secrets import Credentials
 
-from .base import Connector, HeaderAuth, RateLimitHook, RateLimitInfo, TransientError, classify, json_body
+from .base import (
+    DEFAULT_RETRY,
+    Connector,
+    HeaderAuth,
+    Pacer,
+    RateLimitHook,
+    RateLimitInfo,
+    RetryPolicy,
+    TransientError,
+    classify,
+    json_body,
+)
 from .models import Listing, RemoteProduct
 
 DEFAULT_API_VERSION = "2026-04"
@@ -55,6 +66,8 @@ class ShopifyConnector(Connector):
         on_rate_limit: RateLimitHook | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        pacer: Pacer | None = None,
     ) -> None:
         """`shop_url` is `https://{shop}.myshopify.com` (or a sandbox's URL)."""
         credentials.require("access_token")
@@ -65,6 +78,8 @@ class ShopifyConnector(Connector):
             clock=clock,
             auth=HeaderAuth("X-Shopify-Access-Token", credentials["access_token"]),
             transport=transport,
+            retry=retry,
+            pacer=pacer,
         )
 
     # -- classification ------------------------------------------------------------------------

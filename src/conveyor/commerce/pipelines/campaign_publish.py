@@ -28,6 +28,7 @@ from typing import Any
 
 from conveyor import Clock, Conveyor, JobContext, JobState, JobType, PhaseSpec, SystemClock, Unrecoverable
 from conveyor.commerce.catalog import CampaignStatus
+from conveyor.commerce.connectors import RetryPolicy
 from conveyor.commerce.db import create_engine_for, session_factory
 from conveyor.commerce.ledger import Ledger
 
@@ -36,6 +37,10 @@ from .phases import PHASES, PhaseRunner
 
 JOB_KIND = "publish"
 """The ledger's job kind for campaign publishing: one delivery record per product version and account."""
+
+
+PHASE_RETRY = RetryPolicy(transient_tries=3, backoff=0.5, rate_limit_tries=3, max_rate_wait=2.0)
+"""A phase job absorbs lone 5xx on reads and updates, and 429s with a short wait, without restarting."""
 
 
 @dataclass(frozen=True)
@@ -62,17 +67,20 @@ def register(
     phase_attempts: int = 6,
     phase_backoff: Sequence[float] = (5, 30, 120),
     shipment_lease: float = 3600.0,
+    retry: RetryPolicy = PHASE_RETRY,
 ) -> CampaignJobs:
     """Declare the campaign job types on `app`, publishing from the catalog at `catalog_url`.
 
     `clock` drives the connectors' and the ledger's notion of now (pass the
     app's `FakeClock` in tests); `shipment_lease` must outlast a shipment's
-    whole publication, rate-limit waits included.
+    whole publication, rate-limit waits included. `retry` is how often a
+    connector repeats a request itself before the phase job fails or is
+    re-delayed (which restarts its whole batch).
     """
     clock = clock or SystemClock()
     sessions = session_factory(create_engine_for(catalog_url))
     ledger = Ledger(sessions, clock=clock, lease_seconds=shipment_lease)
-    runner = PhaseRunner(sessions, ledger, clock, connector_timeout)
+    runner = PhaseRunner(sessions, ledger, clock, connector_timeout, retry)
     continue_on_failure = {"on_failure": "continue"}
 
     phases = {

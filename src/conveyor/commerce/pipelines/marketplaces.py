@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from conveyor import Clock
 from conveyor.commerce.catalog import MarketplaceAccount, MarketplaceKind, Product
@@ -25,15 +24,30 @@ from conveyor.commerce.connectors import (
     Image,
     JumpsellerConnector,
     Listing,
+    Pacer,
     RateLimitHook,
     RemoteProduct,
+    RetryPolicy,
     ShopifyConnector,
     Variant,
 )
 from conveyor.commerce.secrets import resolve_credentials
 
 Finder = Callable[[Connector, list[Listing]], Awaitable[dict[str, RemoteProduct]]]
-Connect = Callable[[MarketplaceAccount, RateLimitHook, Clock, float], Connector]
+
+
+@dataclass(frozen=True)
+class ConnectorOptions:
+    """How a phase job's connector behaves; the pacer is shared by every job of the account in a process."""
+
+    on_rate_limit: RateLimitHook
+    clock: Clock
+    timeout: float
+    retry: RetryPolicy
+    pacer: Pacer
+
+
+Connect = Callable[[MarketplaceAccount, ConnectorOptions], Connector]
 
 
 @dataclass(frozen=True)
@@ -80,21 +94,26 @@ def remote_from_json(data: Mapping[str, Any]) -> RemoteProduct:
     )
 
 
-def _connect_jumpseller(
-    account: MarketplaceAccount, hook: RateLimitHook, clock: Clock, timeout: float
-) -> Connector:
+def _connect_jumpseller(account: MarketplaceAccount, options: ConnectorOptions) -> Connector:
     credentials = resolve_credentials(account.credentials_ref)
     base_url = account.settings.get("base_url")
     extra: dict[str, Any] = {"base_url": base_url} if base_url else {}
-    return JumpsellerConnector(credentials, on_rate_limit=hook, clock=clock, timeout=timeout, **extra)
+    return JumpsellerConnector(credentials, **_options(options), **extra)
 
 
-def _connect_shopify(
-    account: MarketplaceAccount, hook: RateLimitHook, clock: Clock, timeout: float
-) -> Connector:
+def _connect_shopify(account: MarketplaceAccount, options: ConnectorOptions) -> Connector:
     credentials = resolve_credentials(account.credentials_ref)
-    shop_url = str(account.settings["shop_url"])
-    return ShopifyConnector(credentials, shop_url=shop_url, on_rate_limit=hook, clock=clock, timeout=timeout)
+    return ShopifyConnector(credentials, shop_url=str(account.settings["shop_url"]), **_options(options))
+
+
+def _options(options: ConnectorOptions) -> dict[str, Any]:
+    return {
+        "on_rate_limit": options.on_rate_limit,
+        "clock": options.clock,
+        "timeout": options.timeout,
+        "retry": options.retry,
+        "pacer": options.pacer,
+    }
 
 
 async def _find_jumpseller(connector: Connector, listings: list[Listing]) -> dict[str, RemoteProduct]:
@@ -108,38 +127,38 @@ async def _find_jumpseller(connector: Connector, listings: list[Listing]) -> dic
     return found
 
 
-SHOPIFY_PAGE = 250
+SHOPIFY_FIND = """
+query conveyorFindBySku($query: String!, $first: Int!) {
+  productVariants(first: $first, query: $query) { nodes { sku product { id } } }
+}
+"""
 
 
 async def _find_shopify(connector: Connector, listings: list[Listing]) -> dict[str, RemoteProduct]:
-    """Shopify keeps SKUs on variants: a product is ours if one of its variants has a SKU of the listing.
+    """Shopify keeps SKUs on variants: one search for every SKU of the batch finds their products.
 
-    The REST product list is read page by page (cursor in the Link header),
-    because the Admin API has no exact search by variant SKU for products.
+    A product is ours when one of its variants carries the listing's SKU or
+    one of its variants' SKUs; the search is a read, so it may be repeated.
     """
-    wanted = {sku: listing.sku for listing in listings for sku in _skus(listing)}
+    owners = {sku: listing.sku for listing in listings for sku in _skus(listing)}
+    if not owners:
+        return {}
+    query = " OR ".join(f'sku:"{sku}"' for sku in owners)
+    variables = {"query": query, "first": len(owners)}
+    response = await connector.request(
+        "POST", "/graphql.json", json={"query": SHOPIFY_FIND, "variables": variables}, idempotent=True
+    )
     found: dict[str, RemoteProduct] = {}
-    params: dict[str, Any] = {"limit": SHOPIFY_PAGE}
-    while True:
-        response = await connector.request("GET", "/products.json", params=params)
-        for product in response.json()["products"]:
-            for variant in product["variants"]:
-                owner = wanted.get(variant.get("sku") or "")
-                if owner is not None and owner not in found:
-                    found[owner] = RemoteProduct(product_id=product["admin_graphql_api_id"])
-        cursor = response.links.get("next", {}).get("url")
-        if not cursor:
-            return found
-        params = {"limit": SHOPIFY_PAGE, "page_info": _query_value(cursor, "page_info")}
+    for node in response.json()["data"]["productVariants"]["nodes"]:
+        owner = owners.get(node.get("sku") or "")
+        if owner is not None and owner not in found:
+            found[owner] = RemoteProduct(product_id=node["product"]["id"])
+    return found
 
 
 def _skus(listing: Listing) -> Iterable[str]:
     yield listing.sku
     yield from (v.sku for v in listing.variants)
-
-
-def _query_value(url: str, name: str) -> str:
-    return parse_qs(urlsplit(url).query)[name][0]
 
 
 MARKETPLACES: dict[MarketplaceKind, Marketplace] = {

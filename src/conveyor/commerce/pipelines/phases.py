@@ -6,7 +6,9 @@ them again (a create that answered late, an attempt cut short by a 5xx after
 some products, a later campaign after an edit), and the connectors reconcile
 variants by SKU and images by URL. A product the marketplace refuses
 (`Unrecoverable`: its validation) goes to the error bag and is marked failed
-in the ledger, and the batch's next phases go on without it; anything else
+in the ledger, and the batch's next phases go on without it; refused
+credentials (`CredentialsRejected`) fail the job at once, since no product of
+the account can go through; anything else
 propagates, so the engine retries the job (5xx, timeouts) or re-delays it
 without spending an attempt (`RateLimited`, after the limiter was fed).
 """
@@ -21,11 +23,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor import Clock, JobContext, Unrecoverable
 from conveyor.commerce.catalog import MarketplaceKind
-from conveyor.commerce.connectors import Connector, Listing, RemoteProduct, key_limiter_hook
+from conveyor.commerce.connectors import (
+    Connector,
+    CredentialsRejected,
+    Listing,
+    Pacer,
+    RemoteProduct,
+    RetryPolicy,
+    key_limiter_hook,
+)
 from conveyor.commerce.ledger import Ledger
 
 from . import catalog_io
-from .marketplaces import MARKETPLACES, Marketplace, remote_from_json, remote_to_json
+from .marketplaces import MARKETPLACES, ConnectorOptions, Marketplace, remote_from_json, remote_to_json
 
 PHASES = ("product_data", "variants", "images")
 """Jumpseller's phases (seed 000), in the order a batch runs them."""
@@ -34,14 +44,27 @@ PhaseHandler = Callable[..., Awaitable[dict[str, Any]]]
 
 
 class PhaseRunner:
-    """Builds the three phase handlers over one catalog, ledger and clock."""
+    """Builds the three phase handlers over one catalog, ledger and clock, with one pacer per account."""
 
-    def __init__(self, sessions: sessionmaker[Session], ledger: Ledger, clock: Clock, timeout: float) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        ledger: Ledger,
+        clock: Clock,
+        timeout: float,
+        retry: RetryPolicy,
+    ) -> None:
         self.sessions = sessions
         self.ledger = ledger
         self.clock = clock
         self.timeout = timeout
+        self.retry = retry
         self.marketplaces: dict[MarketplaceKind, Marketplace] = dict(MARKETPLACES)
+        self._pacers: dict[int, Pacer] = {}
+
+    def options(self, ctx: JobContext, account_id: int) -> ConnectorOptions:
+        pacer = self._pacers.setdefault(account_id, Pacer(self.clock))
+        return ConnectorOptions(key_limiter_hook(ctx), self.clock, self.timeout, self.retry, pacer)
 
     def handler(self, phase: str) -> PhaseHandler:
         async def run_phase(
@@ -67,7 +90,7 @@ class PhaseRunner:
         listings = await asyncio.to_thread(catalog_io.load_listings, self.sessions, products)
         market = self.marketplaces[MarketplaceKind(account.kind)]
         done: dict[str, dict[str, Any]] = {}
-        async with market.connect(account, key_limiter_hook(ctx), self.clock, self.timeout) as connector:
+        async with market.connect(account, self.options(ctx, account_id)) as connector:
             known = await market.find(connector, list(listings.values())) if phase == "product_data" else {}
             for product_id in products:
                 listing = listings.get(product_id)
@@ -79,6 +102,8 @@ class PhaseRunner:
                     if phase != "product_data":
                         previous = remote_from_json(remote[str(product_id)])
                     result = await _call(connector, phase, listing, previous)
+                except CredentialsRejected:
+                    raise
                 except Unrecoverable as e:
                     ctx.bag_error("rejected", f"{phase}: {e}", item=listing.sku)
                     await self._settle(shipment_id, {product_id}, error=str(e))
