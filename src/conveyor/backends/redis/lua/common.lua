@@ -92,13 +92,17 @@ end
 -- prepends. `at` is nil for a change that carries no time. Call after the
 -- change, so the entry has the job's new state (remove.lua: before deleting).
 local EVENTS = B .. ':events'
-local function emit(id, kind, at)
-    local j = redis.call('HMGET', job_key(id), 'type', 'tenant', 'state', 'percent', 'message')
-    local fields = { 'kind', kind, 'job', id, 'type', j[1], 'state', j[3], 'percent', j[4] or '0' }
-    if j[2] then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = j[2] end
-    if j[5] then fields[#fields + 1] = 'message'; fields[#fields + 1] = j[5] end
+local function append_event(id, kind, type, tenant, state, percent, message, at)
+    local fields = { 'kind', kind, 'job', id, 'type', type, 'state', state, 'percent', percent or '0' }
+    if tenant then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = tenant end
+    if message then fields[#fields + 1] = 'message'; fields[#fields + 1] = message end
     if at then fields[#fields + 1] = 'at'; fields[#fields + 1] = at end
     redis.call('XADD', EVENTS, 'MAXLEN', '~', EVENTS_MAX, '*', unpack(fields))
+end
+
+local function emit(id, kind, at)
+    local j = redis.call('HMGET', job_key(id), 'type', 'tenant', 'state', 'percent', 'message')
+    append_event(id, kind, j[1], j[2], j[3], j[4], j[5], at)
 end
 
 -- A job reached a final state at `now`: index it for retention and free its dedup key.

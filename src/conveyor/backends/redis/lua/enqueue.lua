@@ -11,6 +11,13 @@
 -- not stored (every other job was, or, for a replayed call, already had been);
 -- adopted is what `adopt` returned ({} without ARGV[4]); posted the outbox
 -- entries written (a child cancelled before it was stored is stored cancelled).
+-- A stored job's event, from the record in hand rather than a read of the new hash.
+local function added(id, state, tenant, flat)
+    local fields = {}
+    for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+    append_event(id, 'added', fields.type, tenant, state, fields.percent, fields.message, fields.created_at)
+end
+
 local jobs = cjson.decode(ARGV[3])
 local seq = redis.call('INCRBY', B .. ':seq', #jobs) - #jobs
 local out, ready, scheduled = {}, {}, {}
@@ -31,7 +38,7 @@ for i, job in ipairs(jobs) do
     elseif redis.call('ZADD', JOBS, 'NX', seq, id) == 1 then -- 0: stored by a replayed call
         local key = job_key(id)
         redis.call('HSET', key, 'seq', seq, 'attempts', '0', unpack(job[7]))
-        emit(id, 'added', redis.call('HGET', key, 'created_at'))
+        added(id, state, tenant, job[7])
         if job[8] == '1' and redis.call('DEL', void_key(id)) == 1 then
             -- its parent's subtree was cancelled while this child was on its way
             local now = redis.call('HGET', key, 'created_at')
