@@ -40,7 +40,8 @@ def analyse(
     if window_days < 1:
         raise ValueError(f"window_days must be at least 1, got {window_days}")
     skus: dict[str, _SkuFigures] = {}
-    sales, currency = set(), None
+    sales: set[str] = set()
+    currency: str | None = None
     for order in orders:
         if not is_sale(order):
             continue

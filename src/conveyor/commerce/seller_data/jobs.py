@@ -99,7 +99,10 @@ def register(
         for user_id in due:
             options = process_user_data.options(dedup_key=dedup_key(user_id), user_id=str(user_id))
             job = await options.enqueue(user_id=user_id, requested_at=tick)
-            (enqueued if job.payload.get("requested_at") == tick else live).append(user_id)
+            if job.payload.get("requested_at") == tick:
+                enqueued.append(user_id)
+            else:  # the dedup key handed back the job an earlier tick enqueued
+                live.append(user_id)
         ctx.progress(100, f"{len(enqueued)} user(s) enqueued, {len(live)} already queued or running")
         return {"tick": tick, "enqueued": enqueued, "already_live": live}
 

@@ -52,6 +52,8 @@ class UserDataProcessor:
         errors: list[AccountError] = []
         waits: list[float] = []
         for done, account in enumerate(accounts, start=1):
+            fetching = f"{account.label}: fetching orders and inventory"
+            ctx.progress(done=done - 1, total=len(accounts), message=fetching, step=account.label)
             outcome = await self._account(account, since=job.created_at)
             if isinstance(outcome, AccountError):
                 errors.append(outcome)
@@ -60,6 +62,7 @@ class UserDataProcessor:
                 message = f"{account.label}: failed ({outcome.kind})"
             else:
                 message = f"{account.label}: {outcome}"
+            ctx.log(message)
             ctx.progress(done=done, total=len(accounts), message=message, step=account.label)
         processed = len(accounts) - len(errors)
         temporary = [e for e in errors if e.kind == "temporary"]
