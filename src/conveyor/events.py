@@ -58,7 +58,14 @@ class JobEvent:
 
 @dataclass(frozen=True, slots=True)
 class EventBatch:
-    """Events in the order recorded, and the cursor to pass to the next read."""
+    """Events in the order recorded, and the cursor to pass to the next read.
+
+    `missed` is True when events after the cursor read from were trimmed
+    before this read could see them: the reader fell further behind than the
+    stream keeps, and should read the jobs it shows afresh. (Redis reports it
+    also when only the cursor's own event was trimmed; SQLite is exact.)
+    """
 
     events: list[JobEvent]
     cursor: str
+    missed: bool = False

@@ -16,7 +16,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from conveyor import Conveyor
+from conveyor import Conveyor, FakeClock
+from conveyor.api import AuthConfig, create_api
 
 from .conftest import Gates, Tokens, enqueue, free_port
 
@@ -213,3 +214,40 @@ async def test_live_events_of_other_tenants_never_reach_a_tenant_token(
             await next_matching(stream, lambda e: e[0] == "stats", seen)
     assert [e[1]["id"] for e in seen if e[0] in ("job", "removed")] == [own.id]
     assert [e[1]["statistics"]["total"] for e in seen if e[0] == "stats"] == [0, 1]
+
+
+async def test_a_client_behind_the_streams_bound_gets_a_fresh_snapshot(
+    backend_url: str, tokens: Tokens, clock: FakeClock
+) -> None:
+    joined = "&" if "?" in backend_url else "?"
+    async with Conveyor(f"{backend_url}{joined}events_max=5", clock=clock) as app:
+
+        @app.job("catalog:touch")
+        async def touch(n: int) -> None: ...
+
+        api = create_api(app, auth=AuthConfig(tokens=tokens.store, clock=clock), events_interval=0.05)
+        headers = Tokens.header(tokens.read)
+        seen: list[SseEvent] = []
+        async with serving(api) as (base, _), httpx.AsyncClient(base_url=base, timeout=10) as client:
+            async with client.stream("GET", "/api/events", headers=headers) as response:
+                stream = with_ids(response)
+                await next_matching(stream, lambda e: e[0] == "stats", seen)
+                first = await touch.enqueue(n=0)
+                _, _, last_id = await next_matching(stream, lambda e: e[1].get("id") == first.id, seen)
+            assert last_id
+            # Far more events than the bound keeps (Redis trims in nodes of 100 entries).
+            later = await touch.enqueue_many([{"n": n} for n in range(1, 301)])
+            resumed: list[SseEvent] = []
+            again = {**headers, "Last-Event-ID": last_id}
+            async with client.stream("GET", "/api/events", headers=again) as response:
+                stream = with_ids(response)
+                # The first job's and the earliest later jobs' events were trimmed unread, so
+                # only a new snapshot (job events without an `event` field) can show them.
+                wanted = {first.id, later[0]}
+                while not wanted <= snapshot_ids(resumed):
+                    await next_matching(stream, lambda e: e[0] == "job", resumed)
+    assert resumed[0][0] == "stats"
+
+
+def snapshot_ids(events: list[SseEvent]) -> set[str]:
+    return {e[1]["id"] for e in events if e[0] == "job" and "event" not in e[1]}

@@ -179,8 +179,18 @@ async def test_the_stream_stays_bounded(backend_url: str, clock: FakeClock) -> N
         @app.job("catalog:touch")
         async def touch(n: int) -> None: ...
 
+        backend = await app.backend()
+        await touch.enqueue(n=-1)
+        behind = (await backend.events(FROM_OLDEST)).cursor  # a reader about to fall behind
         ids = await touch.enqueue_many([{"n": n} for n in range(1200)])
-        events = await everything(await app.backend())
+        events = await everything(backend)
+        late = await backend.events(behind, limit=10)
+        caught_up = await backend.events(late.cursor, limit=10)
+        kept_up = await backend.events(events[-20].cursor, limit=10)
+    assert late.missed  # the events between its cursor and the oldest kept one are gone
+    assert [e.id for e in late.events] == [e.id for e in events[:10]]
+    assert not caught_up.missed
+    assert not kept_up.missed
     # SQLite trims every 64th event; Redis trims whole stream nodes (100 entries each) with MAXLEN ~.
     assert keep <= len(events) <= keep + 100
     assert [e.job_id for e in events] == ids[-len(events) :]

@@ -5,7 +5,9 @@ counts) and then follows the event stream from a cursor taken before the
 snapshot, so no change falls between the two. Each `job` event carries the
 whole job as it is when sent, plus what happened (`event.kind`, `event.at`),
 and an SSE id: the backend cursor after it. A client that reconnects with
-`Last-Event-ID` resumes there and skips the snapshot. Events arriving within
+`Last-Event-ID` resumes there and skips the snapshot, unless the bounded
+stream has dropped events it had not read: then the snapshot is sent again,
+as it is for any stream that falls that far behind. Events arriving within
 `interval` are coalesced: a job that changed five times is read and sent
 once. A stream never ends by itself; it stops when the client disconnects.
 """
@@ -67,6 +69,8 @@ class EventStream:
             try:
                 batch = await backend.events(cursor, limit=BATCH, block=KEEPALIVE)
                 chunks = await self._send(backend, batch.events)
+                if batch.missed:  # fell behind the stream's bound: show every live job afresh
+                    chunks[:0] = await self._snapshot(cursor)
                 stats = await self._stats()
             except BackendError as exc:
                 log.warning("event stream read failed: %s", exc)
@@ -98,9 +102,12 @@ class EventStream:
             except PayloadError:
                 log.info("ignoring a Last-Event-ID this backend cannot resume from")
         cursor = (await backend.events(None)).cursor
+        return cursor, await self._snapshot(cursor)
+
+    async def _snapshot(self, cursor: str) -> list[str]:
         wanted = JobFilter(states=sorted(LIVE_STATES), queues=self.queues, types=self.types)
         page = await self.jobs.page(self.caller, wanted, limit=LIVE_LIMIT)
-        return cursor, [sse("job", job_out(job).model_dump_json(), cursor) for job in page.jobs]
+        return [sse("job", job_out(job).model_dump_json(), cursor) for job in page.jobs]
 
     def _wanted(self, event: JobEvent) -> bool:
         return (

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -95,7 +96,8 @@ class RedisEvents:
                     block=wait_ms if wait_ms > 0 else None,
                 )
                 if reply:
-                    return self._merge(reply, queues, position, limit)
+                    batch = self._merge(reply, queues, position, limit)
+                    return replace(batch, missed=await self._trimmed_past(position, batch.events))
             elif wait_ms > 0:
                 await asyncio.sleep(wait_ms / 1000)
             if loop.time() >= deadline:
@@ -115,6 +117,26 @@ class RedisEvents:
             position[queue] = entry_id
             events.append(_event(queue, entry_id, fields, format_cursor(position)))
         return EventBatch(events, format_cursor(position))
+
+    async def _trimmed_past(self, position: Position, events: list[JobEvent]) -> bool:
+        """Whether a queue's stream may have lost entries after the position read from.
+
+        Trimming drops the oldest entries and always keeps the newest, so only a
+        queue that returned entries can have lost some in between, and then the
+        entry at its position is gone too: the oldest entry kept is newer. (When
+        only that entry went, nothing was lost, but stream ids cannot tell.)
+        """
+        queues = sorted({e.queue for e in events if e.queue in position})
+        if not queues:
+            return False
+        pipe = self._store.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.xinfo_stream(self.layout.events(queue))
+        infos = await pipe.execute()
+        return any(
+            info["first-entry"] is not None and _order(info["first-entry"][0]) > _order(position[queue])
+            for queue, info in zip(queues, infos, strict=True)
+        )
 
     async def _tail(self) -> Position:
         """Where every queue's stream ends now: a cursor that reads only what comes next."""

@@ -66,7 +66,10 @@ class SQLiteEvents:
             rows = await self._db.read(lambda conn: conn.execute(_AFTER, (start, limit)).fetchall())
             if rows:
                 events = [_event(r) for r in rows]
-                return EventBatch(events, events[-1].cursor)
+                # Events are numbered without gaps and trimmed oldest first, so a first
+                # event that does not follow the cursor means the ones between were trimmed.
+                missed = start > 0 and int(rows[0][0]) > start + 1
+                return EventBatch(events, events[-1].cursor, missed)
             if not await self._commit_after(version, deadline - loop.time()):
                 return EventBatch([], str(start))
 
