@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -120,3 +121,15 @@ def test_script_in_a_job_message_is_shown_as_text(page: Page, server: Server) ->
     expect(page.locator("p[data-role=message]")).to_have_text(evil)
     assert page.evaluate("window.pwned") is None
     assert page.locator("img[src=x]").count() == 0
+
+
+def test_a_deleted_job_leaves_the_hub_without_a_reload(page: Page, server: Server) -> None:
+    sign_in(page, server, "admin")
+    kept = server.enqueue("catalog:import", {"total": 2})  # both held running until released
+    deleted = server.enqueue("catalog:import", {"total": 2})
+    row = page.locator(f'#active-jobs tr[data-job-id="{deleted}"]')
+    expect(row).to_be_visible()
+    answer = httpx.delete(f"{server.url}/api/jobs/{deleted}", headers=server.bearer("admin"))
+    assert answer.status_code == 204
+    expect(row).to_have_count(0)  # the `removed` event took it off, no reload
+    expect(page.locator(f'#active-jobs tr[data-job-id="{kept}"]')).to_be_visible()

@@ -69,4 +69,9 @@
     if (rows.length === 0 && active) rows = [newRow(job)];
     rows.forEach(function (row) { update(row, job); });
   });
+  source.addEventListener("removed", function (event) {
+    const gone = JSON.parse(event.data);
+    document.querySelectorAll('#active-jobs tr[data-job-id="' + CSS.escape(gone.id) + '"]')
+      .forEach(function (row) { row.remove(); });
+  });
 })();
