@@ -66,7 +66,7 @@ async def test_a_job_that_reports_progress_and_completes(
     assert (progress.percent, progress.message) == (46.8, "Importing products: 234/500")
     assert events[3].percent == 100
     assert events[0].at == job.created_at
-    assert events[1].at == events[3].at == job.created_at + 5
+    assert events[1].at == events[2].at == events[3].at == job.created_at + 5
     assert len({e.id for e in events}) == 4
 
 
