@@ -8,6 +8,7 @@ the simulators actually served, not from the pipeline's own analysis code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -36,7 +37,7 @@ from conveyor.commerce.seller_data import (
     register,
 )
 from conveyor.sandbox import RunningSandbox, start
-from conveyor.sandbox.faults import FaultKind
+from conveyor.sandbox.faults import FaultConfig, FaultInjector, FaultKind
 from conveyor.sandbox.seller_api import MARKETPLACES, LwaAuthority, SellerApiConfig, SellerApiSandbox
 
 REGIONS = (Region.NA, Region.EU, Region.FE)
@@ -350,3 +351,27 @@ async def assert_engine_status_endpoints(
     assert {j["job_id"] for j in recent["jobs"]} >= {job.id for job in jobs.values()}
     assert (stats["seller-data"]["completed"], stats["seller-data"]["failed"]) == (2, 1)
     assert [j["job_id"] for j in failed["jobs"]] == [jobs[broken].id]
+
+
+async def test_a_cancelled_run_is_recorded_as_interrupted(world: World) -> None:
+    (user_id,) = world.add_users(1)
+    for sandbox in world.sandboxes.values():  # slow answers, so the cancel lands mid-run
+        sandbox.faults = FaultInjector(FaultConfig(latency=(0.2, 0.2)))
+    await world.tick()
+    (job,) = (await world.user_jobs()).values()
+    worker = asyncio.create_task(world.app.worker(burst=True).run())
+    while (await world.app.get_job(job.id)).state is not JobState.RUNNING:
+        await asyncio.sleep(0.05)
+    await world.app.cancel(job.id)
+    await asyncio.wait_for(worker, timeout=30)
+
+    with world.sessions() as session:
+        run = session.scalars(select(SellerDataRun)).one()
+        cached = session.scalar(select(func.count()).select_from(SellerDataCache))
+        user = session.get(SellerUser, user_id)
+    assert (await world.app.get_job(job.id)).state is JobState.CANCELLED
+    assert (run.job_id, run.status) == (job.id, RunStatus.INTERRUPTED)
+    assert run.finished_at is not None
+    assert run.accounts_processed == cached < 3
+    assert user is not None
+    assert user.data_updated_at is None

@@ -43,6 +43,8 @@ class RunStatus(enum.StrEnum):
     PARTIAL = "partial"
     """At least one account was refreshed and at least one failed for good."""
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    """Stopped mid-run: cancelled, timed out, or handed back by a stopping worker (which reruns it)."""
 
 
 class SellerUser(Base):

@@ -12,6 +12,10 @@ accounts failed:
   for good) or `failed` (none refreshed; the engine job fails too, so it shows
   among failed jobs).
 
+A run stopped mid-way (cancelled, timed out, or handed back by a stopping
+worker) is recorded as `interrupted` with what it had done; if the engine runs
+the job again, the same record is reopened.
+
 A retry skips the accounts an earlier attempt of the same job refreshed (their
 cache is newer than the job), so no account is fetched twice for one request.
 The user is marked updated unless every account failed, so the hourly tick
@@ -21,7 +25,7 @@ does not pick them up again before their data is stale.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor import Clock, ConfigurationError, JobContext, RateLimited, Unrecoverable
@@ -33,6 +37,15 @@ from .models import RunStatus
 from .store import AccountError, AccountRef, SellerDataStore
 
 DAY = 86400.0
+
+
+@dataclass
+class _Tally:
+    """What a run has done so far, kept outside the loop so an interruption can still record it."""
+
+    accounts: list[AccountRef]
+    refreshed: int = 0
+    errors: list[AccountError] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,16 @@ class UserDataProcessor:
             raise Unrecoverable(f"seller-data user {user_id} does not exist")
         job = ctx.job
         await asyncio.to_thread(self.store.start_run, job.id, user_id, ctx.attempt, self.clock.now())
-        errors: list[AccountError] = []
+        tally = _Tally(accounts)
+        try:
+            return await self._walk(ctx, user_id, tally)
+        except asyncio.CancelledError:
+            # No awaiting here: a stopping worker may cancel again. One short write keeps the record true.
+            self._finish(job.id, RunStatus.INTERRUPTED, tally)
+            raise
+
+    async def _walk(self, ctx: JobContext, user_id: int, tally: _Tally) -> dict[str, Any]:
+        job, accounts, errors = ctx.job, tally.accounts, tally.errors
         waits: list[float] = []
         for done, account in enumerate(accounts, start=1):
             fetching = f"{account.label}: fetching orders and inventory"
@@ -61,27 +83,30 @@ class UserDataProcessor:
                     waits.append(outcome.cause.retry_after)
                 message = f"{account.label}: failed ({outcome.kind})"
             else:
+                tally.refreshed += 1
                 message = f"{account.label}: {outcome}"
             ctx.log(message)
             ctx.progress(done=done, total=len(accounts), message=message, step=account.label)
-        processed = len(accounts) - len(errors)
         temporary = [e for e in errors if e.kind == "temporary"]
         if waits or (temporary and ctx.attempt < job.max_attempts):
-            await self._finish(job.id, RunStatus.RETRYING, accounts, errors)
+            await asyncio.to_thread(self._finish, job.id, RunStatus.RETRYING, tally)
             if waits:
                 raise RateLimited(max(waits), f"{len(waits)} account(s) throttled; the rest are kept")
             raise TransientError(f"{len(temporary)} account(s) failed for now: {temporary[0].message}")
-        status = RunStatus.COMPLETED if not errors else RunStatus.PARTIAL if processed else RunStatus.FAILED
+        if not errors:
+            status = RunStatus.COMPLETED
+        else:
+            status = RunStatus.PARTIAL if tally.refreshed else RunStatus.FAILED
         if status is not RunStatus.FAILED:
             await asyncio.to_thread(self.store.mark_updated, user_id, self.clock.now())
-        await self._finish(job.id, status, accounts, errors)
+        await asyncio.to_thread(self._finish, job.id, status, tally)
         if status is RunStatus.FAILED:
             raise Unrecoverable(f"every account failed; first: {errors[0].label}: {errors[0].message}")
         return {
             "user_id": user_id,
             "status": status.value,
             "accounts_total": len(accounts),
-            "accounts_processed": processed,
+            "accounts_processed": tally.refreshed,
             "errors": [e.as_json() for e in errors],
         }
 
@@ -108,15 +133,12 @@ class UserDataProcessor:
         await asyncio.to_thread(self.store.save_analysis, account, analysis, self.clock.now())
         return f"{analysis['orders']} orders, {analysis['units']} units, {len(analysis['skus'])} SKUs"
 
-    async def _finish(
-        self, job_id: str, status: RunStatus, accounts: list[AccountRef], errors: list[AccountError]
-    ) -> None:
-        await asyncio.to_thread(
-            self.store.finish_run,
+    def _finish(self, job_id: str, status: RunStatus, tally: _Tally) -> None:
+        self.store.finish_run(
             job_id,
             status,
             self.clock.now(),
-            accounts_total=len(accounts),
-            accounts_processed=len(accounts) - len(errors),
-            errors=errors,
+            accounts_total=len(tally.accounts),
+            accounts_processed=tally.refreshed,
+            errors=tally.errors,
         )

@@ -99,6 +99,7 @@ def upgrade() -> None:
                 "completed",
                 "partial",
                 "failed",
+                "interrupted",
                 name="seller_run_status",
                 native_enum=False,
                 create_constraint=True,
