@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,8 @@ class JumpsellerStore:
     options: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     writes: dict[int, int] = field(default_factory=dict)
     """Successful write requests per product id (product, variant, image, option writes)."""
+    created: Counter[str] = field(default_factory=Counter)
+    """Products created per SKU: above 1 means the same product was created twice."""
     last_id: int = 1000
 
     def next_id(self) -> int:
@@ -84,6 +87,11 @@ class JumpsellerSandbox(Sandbox):
         self._minute = FixedWindow(self.config.per_minute, 60.0, self.clock)
         self._hits = 0
         self._banned_until = 0.0
+
+    @property
+    def windows_exhausted(self) -> int:
+        """Per-second and per-minute windows that ran out (the moments a limiter's slack can show)."""
+        return self._second.exhausted + self._minute.exhausted
 
     # -- gate -----------------------------------------------------------------------------------
 
@@ -194,6 +202,7 @@ class JumpsellerSandbox(Sandbox):
         product.update({k: v for k, v in fields.items() if k in PRODUCT_FIELDS})
         product.update(created_at=now, updated_at=now, permalink=f"product-{pid}", images=[], variants=[])
         self.store.products[pid] = product
+        self.store.created[str(product.get("sku") or "")] += 1
         self.store.options[pid] = []
         for variant in inline:
             self._save_variant(product, {}, variant)

@@ -26,6 +26,8 @@ class FixedWindow:
         self._clock = clock
         self._start = -math.inf
         self._used = 0
+        self.exhausted = 0
+        """Windows that ran out: each is a moment when clients in flight can overshoot the limit."""
 
     def _roll(self) -> None:
         start = math.floor(self._clock.now() / self.seconds) * self.seconds
@@ -46,6 +48,8 @@ class FixedWindow:
         if self._used >= self.limit:
             return False
         self._used += 1
+        if self._used == self.limit:
+            self.exhausted += 1
         return True
 
 
@@ -64,6 +68,9 @@ class TokenBucket:
         self._clock = clock
         self._available = float(capacity)
         self._at = clock.now()
+        self._short = False
+        self.ran_short = 0
+        """Times the bucket went from affording a take to refusing one."""
 
     def available(self) -> float:
         now = self._clock.now()
@@ -76,8 +83,12 @@ class TokenBucket:
 
     def try_take(self, amount: float = 1.0) -> bool:
         if self.available() < amount:
+            if not self._short:
+                self.ran_short += 1
+            self._short = True
             return False
         self._available -= amount
+        self._short = False
         return True
 
     def refund(self, amount: float) -> None:

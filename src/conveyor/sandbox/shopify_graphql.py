@@ -221,6 +221,7 @@ class ShopifyGraphQL:
     def _apply(self, data: Body, product: Any) -> Body:
         store = self.sandbox.store
         now = iso(self.sandbox.clock.now())
+        creating = product is None
         if product is None:
             product = store.new_product(now)
             store.products[product["id"]] = product
@@ -238,6 +239,8 @@ class ShopifyGraphQL:
             product["tags"] = ", ".join(str(t) for t in data["tags"])
         if "variants" in data:
             self._replace_variants(product, data["productOptions"], data["variants"])
+        if creating:
+            store.created.update({v["sku"] for v in product["variants"] if v["sku"]})
         if "files" in data:
             product["images"] = [
                 store.image(product, f["originalSource"], n, f.get("alt"))

@@ -9,6 +9,7 @@ product written through one face reads back identically through the other.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,6 +24,8 @@ class ShopifyStore:
     products: dict[int, dict[str, Any]] = field(default_factory=dict)
     writes: dict[int, int] = field(default_factory=dict)
     """Successful writes per product id (REST write calls and `productSet` mutations)."""
+    created: Counter[str] = field(default_factory=Counter)
+    """Products created through `productSet`, per SKU of their variants: above 1 means a duplicate."""
     last_id: int = 8_000_000_000
 
     def next_id(self) -> int:
