@@ -32,8 +32,8 @@ pytestmark = pytest.mark.slow
 
 PRODUCTS = 1000
 INVALID = 20
-WORKERS = 1
-RUN_SECONDS = 150.0
+WORKERS = 2
+RUN_SECONDS = 120.0
 
 
 @pytest.fixture(params=["sqlite", "redis"])
