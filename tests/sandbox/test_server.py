@@ -52,7 +52,11 @@ def test_serve_runs_named_sandboxes_until_stopped() -> None:
 
 
 def test_registry_creates_each_sandbox_and_rejects_unknown_names() -> None:
-    assert sorted(SANDBOXES) == ["amazon", "ebay", "jumpseller", "shopify"]
+    names = ["akeneo", "amazon", "ebay", "jumpseller", "openai", "promidata", "seller_api", "shopify"]
+    assert sorted(SANDBOXES) == names
+    assert [create(name).name for name in names] == [
+        "akeneo", "amazon", "ebay", "jumpseller", "openai", "promidata", "seller_api", "shopify",
+    ]  # fmt: skip
     assert create("shopify", faults=FaultConfig(seed=3)).faults.config.seed == 3
     with pytest.raises(ValueError, match="unknown sandbox 'etsy'"):
         create("etsy")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from dataclasses import asdict
 from typing import Any
@@ -14,7 +13,7 @@ from rich.table import Table
 from ..app import Conveyor
 from ..schedules import Schedule, Scheduler
 from .loading import Target, mask_url, run
-from .output import console, emit_json, json_option, timestamp
+from .output import configure_logging, console, emit_json, json_option, timestamp
 
 
 @click.command()
@@ -60,9 +59,7 @@ def scheduler(target: Target, poll: float) -> None:
     tick enqueues exactly one job.
     """
     app = target.app(needs_handlers=True)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
+    configure_logging()
     click.echo(f"conveyor scheduler on {mask_url(app.settings.url)}")
     run(app, lambda app: _serve(Scheduler(app, poll=poll)))
 

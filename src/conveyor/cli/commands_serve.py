@@ -16,7 +16,7 @@ from .loading import Target, mask_url
     default=0.5,
     show_default=True,
     type=click.FloatRange(min=0.05),
-    help="Seconds between backend polls of each /api/events stream.",
+    help="Seconds each /api/events stream gathers job events into one send.",
 )
 @click.pass_obj
 def serve(target: Target, host: str, port: int, events_interval: float) -> None:

@@ -14,6 +14,7 @@ from ..worker import Worker, WorkerSummary
 from . import params
 from .group import EXIT_INTERRUPTED
 from .loading import Target, mask_url, run
+from .output import configure_logging
 
 log = logging.getLogger("conveyor.cli")
 
@@ -56,9 +57,7 @@ def worker(
     Ctrl-C exits at once; the jobs then run again once their leases expire.
     """
     app = target.app(needs_handlers=True)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
+    configure_logging()
     try:
         w = app.worker(
             queues=queues, concurrency=concurrency, burst=burst, scheduler=False if no_scheduler else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -178,3 +179,17 @@ def stats_line(stats: Stats) -> str:
         f" · processing {stats.currently_processing} · max concurrency {stats.max_concurrency}"
         f" · live workers {len(stats.workers)}"
     )
+
+
+QUIET_LOGGERS = ("httpx", "httpcore")
+"""Libraries that log every HTTP request at INFO: URLs can carry access keys (a supplier feed's
+profile URL is its only credential), and a worker would log thousands of lines a minute."""
+
+
+def configure_logging() -> None:
+    """INFO lines with time and source for long-running commands; HTTP clients only when they warn."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -14,11 +14,15 @@ from dataclasses import replace
 
 from conveyor import Clock
 
+from .akeneo import AkeneoConfig, AkeneoSandbox
 from .amazon import AmazonConfig, AmazonSandbox
 from .base import Counters, Sandbox
 from .ebay import EbayConfig, EbaySandbox
 from .faults import FaultConfig, FaultKind
 from .jumpseller import JumpsellerConfig, JumpsellerSandbox
+from .openai_compat import OpenAICompatConfig, OpenAICompatSandbox
+from .promidata import PromidataConfig, PromidataSandbox
+from .seller_api import LwaAuthority, SellerApiConfig, SellerApiSandbox
 from .server import RunningSandbox, serve, start
 from .shopify import ShopifyConfig, ShopifySandbox
 
@@ -29,11 +33,15 @@ SANDBOXES: dict[str, _Factory] = {
     "shopify": lambda f, c: ShopifySandbox(replace(ShopifyConfig(), faults=f), clock=c),
     "amazon": lambda f, c: AmazonSandbox(replace(AmazonConfig(), faults=f), clock=c),
     "ebay": lambda f, c: EbaySandbox(replace(EbayConfig(), faults=f), clock=c),
+    "akeneo": lambda f, c: AkeneoSandbox(replace(AkeneoConfig(), faults=f), clock=c),
+    "openai": lambda f, c: OpenAICompatSandbox(replace(OpenAICompatConfig(), faults=f), clock=c),
+    "promidata": lambda f, c: PromidataSandbox(replace(PromidataConfig(), faults=f), clock=c),
+    "seller_api": lambda f, c: SellerApiSandbox(replace(SellerApiConfig(), faults=f), clock=c),
 }
 
 
 def create(name: str, *, faults: FaultConfig | None = None, clock: Clock | None = None) -> Sandbox:
-    """A simulator with its default configuration, by name (`jumpseller`, `shopify`, `amazon`, `ebay`)."""
+    """A simulator with its default configuration, by name (see `SANDBOXES`)."""
     try:
         factory = SANDBOXES[name]
     except KeyError:
@@ -43,6 +51,8 @@ def create(name: str, *, faults: FaultConfig | None = None, clock: Clock | None 
 
 __all__ = [
     "SANDBOXES",
+    "AkeneoConfig",
+    "AkeneoSandbox",
     "AmazonConfig",
     "AmazonSandbox",
     "Counters",
@@ -52,8 +62,15 @@ __all__ = [
     "FaultKind",
     "JumpsellerConfig",
     "JumpsellerSandbox",
+    "LwaAuthority",
+    "OpenAICompatConfig",
+    "OpenAICompatSandbox",
+    "PromidataConfig",
+    "PromidataSandbox",
     "RunningSandbox",
     "Sandbox",
+    "SellerApiConfig",
+    "SellerApiSandbox",
     "ShopifyConfig",
     "ShopifySandbox",
     "create",

@@ -14,6 +14,9 @@ from alembic.autogenerate.api import AutogenContext
 
 from conveyor.commerce import catalog, ledger  # noqa: F401 (importing them registers their tables)
 from conveyor.commerce.db import Base, UTCDateTime
+from conveyor.commerce.seller_data import models as seller_data_models  # noqa: F401
+from conveyor.commerce.store_jobs import tables as store_jobs_tables  # noqa: F401
+from conveyor.commerce.suppliers import models as supplier_models  # noqa: F401
 
 if context.is_offline_mode():
     raise RuntimeError("catalog migrations run online only: call conveyor.commerce.db.migrate(url)")
