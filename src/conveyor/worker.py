@@ -106,6 +106,7 @@ class Worker:
         self._unsettled: set[str] = set()
         self._settlements: list[Settlement] = []
         self._settle_wanted = asyncio.Event()
+        self._report_lock = asyncio.Lock()
         self._slot_freed = asyncio.Event()
         self._stop = asyncio.Event()
         self._handing_back = False
@@ -394,18 +395,26 @@ class Worker:
             self._unsettled.discard(s.job_id)
 
     async def _flush_reports(self) -> None:
-        if not self._reporter:
-            return
-        assert self._backend is not None
-        report = self._reporter.take()
-        if report.progress:
-            await self._backend.progress(report.progress, now=self._clock.now())
-        if report.logs:
-            await self._backend.log(report.logs)
-        if report.bag:
-            await self._backend.add_to_bag(report.bag)
-        for job_id, phases in report.phases.items():
-            await self._backend.set_phases(job_id, phases)
+        """Write what handlers reported; one flush at a time.
+
+        Settling flushes first, so a job's last progress and log lines land
+        before it ends; the lock makes it also wait for a flush the report
+        loop has already taken them into, which would otherwise land after
+        the job ended (and progress on an ended job is dropped).
+        """
+        async with self._report_lock:
+            if not self._reporter:
+                return
+            assert self._backend is not None
+            report = self._reporter.take()
+            if report.progress:
+                await self._backend.progress(report.progress, now=self._clock.now())
+            if report.logs:
+                await self._backend.log(report.logs)
+            if report.bag:
+                await self._backend.add_to_bag(report.bag)
+            for job_id, phases in report.phases.items():
+                await self._backend.set_phases(job_id, phases)
 
     async def _flush_all(self) -> None:
         try:

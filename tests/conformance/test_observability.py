@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from conveyor import Conveyor, FakeClock, JobContext, JobFilter, JobState, PayloadError
+from conveyor import worker as worker_module
 
 from .conftest import AppFactory, Drain
 from .test_cancel_dedup import wait_until
@@ -181,3 +182,23 @@ async def test_list_jobs_filters_and_pages(app: Conveyor, drain: Drain) -> None:
 async def test_a_forged_cursor_is_refused_clearly(app: Conveyor) -> None:
     with pytest.raises(PayloadError, match="cursor"):
         await app.list_jobs(JobFilter(), cursor="not-a-cursor")
+
+
+async def test_the_last_progress_and_log_line_land_before_the_job_ends(
+    app: Conveyor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's final report races the worker's periodic report flush; it must still land."""
+    monkeypatch.setattr(worker_module, "REPORT_INTERVAL", 0.0)  # the report loop flushes all the time
+
+    @app.job("translation:ui-labels:bulk")
+    async def translate(ctx: JobContext, n: int) -> None:
+        await asyncio.sleep((n % 10) * 0.03)
+        ctx.progress(90, f"Translating UI labels: {n}/{n}")
+        ctx.log(f"translated {n} labels")
+
+    ids = await app.enqueue_many("translation:ui-labels:bulk", [{"n": n} for n in range(120)])
+    await app.worker(burst=True, concurrency={"default": 40}).run()
+    for n, job_id in enumerate(ids):
+        job = await app.get_job(job_id)
+        assert job.progress.message == f"Translating UI labels: {n}/{n}"
+        assert [line.line for line in await app.job_logs(job_id)] == [f"translated {n} labels"]
