@@ -52,7 +52,7 @@ from conveyor.sandbox import (
     start,
 )
 
-JUMPSELLER_WINDOWS = {"per_second": 250, "per_minute": 15_000}
+JUMPSELLER_WINDOWS = {"per_second": 500, "per_minute": 30_000}
 """The real store allows 20/s and 800/min: 8 requests per product would take 10 minutes for 1,000
 products. The windows keep their shape (fixed, both enforced, 429 when either is empty) at 12.5x
 and 18.75x the size."""

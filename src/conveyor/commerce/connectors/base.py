@@ -93,9 +93,17 @@ class Pacer:
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.blocked_until = 0.0
+        self.in_flight = 0
+        """Requests sent through this pacer and not answered yet."""
 
     def note(self, info: RateLimitInfo) -> None:
-        if info.remaining is not None and info.remaining <= 0 and info.reset_at is not None:
+        """Close the gate when the allowance left is taken by the requests already on the wire.
+
+        Called while the answered request still counts as in flight, hence the 1.
+        """
+        if info.remaining is None or info.reset_at is None:
+            return
+        if info.remaining <= self.in_flight - 1:
             self.blocked_until = max(self.blocked_until, info.reset_at)
 
     async def wait(self, max_wait: float) -> None:
@@ -228,7 +236,7 @@ class Connector(ABC):
             if self.pacer is not None:
                 await self.pacer.wait(self.retry.max_rate_wait)
             try:
-                return await self._send(method, url, scope, json, params, headers, data)
+                return await self._paced(method, url, scope, json, params, headers, data)
             except TransientError:
                 transient_left -= 1
                 if not repeatable or transient_left <= 0:
@@ -240,6 +248,24 @@ class Connector(ABC):
                 if refused_left <= 0 or refused.retry_after > self.retry.max_rate_wait:
                     raise
                 await asyncio.sleep(refused.retry_after)
+
+    async def _paced(
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        json: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        data: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        if self.pacer is None:
+            return await self._send(method, url, scope, json, params, headers, data)
+        self.pacer.in_flight += 1
+        try:
+            return await self._send(method, url, scope, json, params, headers, data)
+        finally:
+            self.pacer.in_flight -= 1
 
     async def _send(
         self,

@@ -7,8 +7,11 @@ windows, so a reading reports the tighter window with an upper-bound reset
 wait Jumpseller's own guide gives), 1 s otherwise, and until the ban lifts
 when `Jumpseller-BannedByRateLimit-Reset` is present.
 
+A new product is created with its variants inline (one call instead of one
+per variant, as the API allows); the variants phase then only checks them.
 Variants and images are reconciled against what the store already holds
-(matched by SKU and by URL), so a retried phase never duplicates them.
+(matched by SKU and by URL), so a retried phase never duplicates them, and a
+variant that already matches is not written again.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from .base import (
     classify,
     json_body,
 )
-from .models import Listing, RemoteProduct
+from .models import Listing, RemoteProduct, Variant
 
 DEFAULT_BASE_URL = "https://api.jumpseller.com/v1"
 PAGE_SIZE = 100
@@ -113,6 +116,7 @@ class JumpsellerConnector(Connector):
             }
         }
         if remote is None:
+            body["product"]["variants"] = [_variant_fields(v) for v in listing.variants]
             response = await self.request("POST", "/products.json", json=body)
             return RemoteProduct(product_id=str(response.json()["product"]["id"]))
         await self.request("PUT", f"/products/{remote.product_id}.json", json=body)
@@ -122,21 +126,15 @@ class JumpsellerConnector(Connector):
         if not listing.variants:
             return remote
         path = f"/products/{remote.product_id}/variants"
-        existing = {v["sku"]: str(v["id"]) for v in await self._all(path, "variant") if v.get("sku")}
+        existing = {v["sku"]: v for v in await self._all(path, "variant") if v.get("sku")}
         ids = {}
         for variant in listing.variants:
-            options = [{"name": name, "value": value} for name, value in variant.options.items()]
-            body = {
-                "variant": {
-                    "sku": variant.sku,
-                    "price": float(variant.price),
-                    "stock": variant.stock,
-                    "options": options,
-                }
-            }
-            if variant.sku in existing:
-                await self.request("PUT", f"{path}/{existing[variant.sku]}.json", json=body)
-                ids[variant.sku] = existing[variant.sku]
+            body = {"variant": _variant_fields(variant)}
+            held = existing.get(variant.sku)
+            if held is not None:
+                ids[variant.sku] = str(held["id"])
+                if not _same_variant(held, body["variant"]):
+                    await self.request("PUT", f"{path}/{held['id']}.json", json=body)
             else:
                 response = await self.request("POST", f"{path}.json", json=body)
                 ids[variant.sku] = str(response.json()["variant"]["id"])
@@ -164,6 +162,18 @@ class JumpsellerConnector(Connector):
             if len(batch) < PAGE_SIZE:
                 return rows
             page += 1
+
+
+def _variant_fields(variant: Variant) -> dict[str, Any]:
+    options = [{"name": name, "value": value} for name, value in variant.options.items()]
+    return {"sku": variant.sku, "price": float(variant.price), "stock": variant.stock, "options": options}
+
+
+def _same_variant(held: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether the store's variant already says what the listing says: then it is not written again."""
+    held_options = [{"name": o.get("name"), "value": o.get("value")} for o in held.get("options") or []]
+    scalars = ("sku", "price", "stock")
+    return all(held.get(k) == wanted[k] for k in scalars) and held_options == wanted["options"]
 
 
 def _number(value: str | None) -> float | None:
