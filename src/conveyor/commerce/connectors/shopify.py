@@ -96,9 +96,12 @@ class ShopifyConnector(Connector):
         cost_per_call = max(float(cost.get("requestedQueryCost") or 1), 1.0)
         wait = max(0.0, (cost_per_call - available) / rate)
         throttled = "THROTTLED" in _codes(body) or response.status_code == 429
+        remaining = available // cost_per_call
+        # While calls are left, "reset" is when the bucket has refilled one more call's cost.
+        reset_in = wait if remaining <= 0 else cost_per_call / rate
         return RateLimitInfo(
-            remaining=available // cost_per_call,
-            reset_at=self.clock.now() + wait,
+            remaining=remaining,
+            reset_at=self.clock.now() + reset_in,
             retry_after=wait if throttled else None,
             limit=maximum // cost_per_call,
             scope="cost",
