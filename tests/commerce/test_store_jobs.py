@@ -246,7 +246,9 @@ async def test_job_types_priorities_retries_and_five_at_once(world: World) -> No
 async def test_amazon_export_buys_each_ai_title_once_across_retries(world: World) -> None:
     world.jobs.credits.grant(world.store_id, 10)
     world.openai.faults.force(FaultKind.THROTTLE)  # first AI call: 429, re-delayed without an attempt
-    world.amazon.faults.force(FaultKind.ERROR)  # first listing PUT: 5xx, the attempt fails and retries
+    # Three 5xx on the first listing PUT: more than the connector repeats a request itself,
+    # so the attempt fails and the engine retries it.
+    world.amazon.faults.force(FaultKind.ERROR, FaultKind.ERROR, FaultKind.ERROR)
     job = await world.run(
         "amazon:export:products",
         store_id=world.store_id,

@@ -24,7 +24,8 @@ from rich.table import Table
 
 from ..api.tokens import Scope, TokenStore
 from ..app import Conveyor
-from ..job import JobState
+from ..backends.base import JobFilter
+from ..job import Job, JobState
 from ..stats import Stats
 from .demo_processes import ApiServer, WorkerFleet
 from .demo_view import BoardRow, LiveBoard, PlainLines
@@ -32,6 +33,7 @@ from .loading import mask_url, run, with_url
 from .output import STATE_STYLES, console, human_duration, success_rate
 
 if TYPE_CHECKING:
+    from ..commerce.demo.services import DemoServices
     from ..commerce.demo.world import Launch
 
 APP_REF = "conveyor.commerce.demo.app:app"
@@ -53,6 +55,13 @@ class Outcome:
     default=60,
     show_default=True,
     help="Products in the demo store's campaign (two of them invalid on purpose).",
+)
+@click.option(
+    "--families",
+    type=click.IntRange(1, 2000),
+    default=20,
+    show_default=True,
+    help="Product families in the simulated supplier feed (3 variants and 6 pictures each).",
 )
 @click.option(
     "--workers", type=click.IntRange(1, 16), default=2, show_default=True, help="Worker processes to start."
@@ -81,7 +90,9 @@ class Outcome:
 @click.option(
     "--keep", is_flag=True, help="Keep the workers and the dashboard running afterwards, until Ctrl-C."
 )
-def demo(products: int, workers: int, directory: Path, redis_url: str | None, port: int, keep: bool) -> None:
+def demo(
+    products: int, families: int, workers: int, directory: Path, redis_url: str | None, port: int, keep: bool
+) -> None:
     """Publish a campaign to simulated marketplaces and watch it live.
 
     Starts the marketplace simulators on loopback, seeds a demo catalog,
@@ -92,21 +103,22 @@ def demo(products: int, workers: int, directory: Path, redis_url: str | None, po
     directory = _fresh(directory)
     jobs_url = _jobs_url(directory, redis_url)
     os.environ["CONVEYOR_URL"] = jobs_url
-    from ..commerce.demo import app as demo_app  # the commerce layer: only when the demo runs
-    from ..commerce.demo.world import DemoWorld
+    from ..commerce.demo.world import DemoWorld  # the commerce layer: only when the demo runs
 
     out = console()
     auth_db = directory / "auth.db"
     token = TokenStore(auth_db).create(scope=Scope.ADMIN, name="demo")[1]
-    with DemoWorld(directory, products=products) as world:
+    with DemoWorld(directory, products=products, families=families) as world:
         env = {"CONVEYOR_URL": jobs_url, "CONVEYOR_AUTH_DB": str(auth_db), **world.env}
         os.environ.update(env)
+        from ..commerce.demo import app as demo_app  # registers the pipelines, configured by `env`
+
         app = with_url(demo_app.app, jobs_url)
-        launches = world.launches()
+        launches = world.launches(demo_app.services)
         out.print(
             f"demo: jobs on {mask_url(jobs_url)}, catalog in {directory}{os.sep},"
             f" {workers} worker process(es), simulators: "
-            + ", ".join(f"{name} {url}" for name, url in world.simulators.items()),
+            + ", ".join(f"{name} {url}" for name, url in world.urls.items()),
             highlight=False,
             soft_wrap=True,
         )
@@ -117,7 +129,7 @@ def demo(products: int, workers: int, directory: Path, redis_url: str | None, po
             out.print(
                 f"dashboard: {api.url}/dashboard   login token: {token}", highlight=False, soft_wrap=True
             )
-            outcome = run(app, lambda a: _drive(a, launches, fleet, out))
+            outcome = run(app, lambda a: _drive(a, demo_app.services, launches, fleet, out))
             print_summary(out, outcome, launches)
             out.print(
                 f"dashboard: {api.url}/dashboard   login token: {token}", highlight=False, soft_wrap=True
@@ -160,17 +172,16 @@ def _free_port() -> int:
         return port
 
 
-async def _drive(app: Conveyor, launches: Sequence[Launch], fleet: WorkerFleet, out: Console) -> Outcome:
-    """Enqueue the launches, then watch until every one has finished (or every worker has died)."""
+async def _drive(
+    app: Conveyor, services: DemoServices, launches: Sequence[Launch], fleet: WorkerFleet, out: Console
+) -> Outcome:
+    """Start the launches, then watch until every one has finished (or every worker has died)."""
     started = time.monotonic()
-    jobs: list[tuple[str, str]] = []
-    for launch in launches:
-        job = await app.enqueue(launch.job_type, launch.payload)
-        jobs.append((launch.label, job.id))
+    jobs = [(launch, await launch.start(services)) for launch in launches]
     view = LiveBoard(out) if out.is_terminal else PlainLines(out)
     with view:
         while True:
-            rows = [await _row(app, label, job_id) for label, job_id in jobs]
+            rows = [await _row(app, launch, job_id) for launch, job_id in jobs]
             view.update(rows, time.monotonic() - started)
             if all(row.finished for row in rows):
                 break
@@ -180,12 +191,14 @@ async def _drive(app: Conveyor, launches: Sequence[Launch], fleet: WorkerFleet, 
     return Outcome(rows, await app.stats(), time.monotonic() - started)
 
 
-async def _row(app: Conveyor, label: str, job_id: str) -> BoardRow:
+async def _row(app: Conveyor, launch: Launch, job_id: str) -> BoardRow:
     job = await app.get_job(job_id)
-    tracker = (
-        await app.tracker(job_id) if job.state in (JobState.WAITING_CHILDREN, JobState.COMPLETED) else None
-    )
-    return BoardRow(label, job, tracker)
+    flows = (JobState.WAITING_CHILDREN, JobState.COMPLETED)
+    tracker = await app.tracker(job_id) if job.state in flows else None
+    followed: list[Job] = []
+    if launch.follows is not None and job.state is JobState.COMPLETED:
+        followed = (await app.list_jobs(JobFilter(types=[launch.follows]), limit=1000)).jobs
+    return BoardRow(launch.label, job, tracker, followed)
 
 
 def print_summary(out: Console, outcome: Outcome, launches: Sequence[Launch]) -> None:
@@ -201,7 +214,7 @@ def print_summary(out: Console, outcome: Outcome, launches: Sequence[Launch]) ->
             row.state,
             str(job.attempts),
             human_duration(took) if took is not None else "-",
-            launch.describe(job, row.tracker),
+            launch.describe(job, row.tracker, row.followed),
             style=STATE_STYLES.get(row.state) if row.state == "failed" else None,
         )
     out.print(table)

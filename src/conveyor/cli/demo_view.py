@@ -26,33 +26,52 @@ PLAIN_INTERVAL = 1.0
 
 @dataclass(frozen=True)
 class BoardRow:
-    """One watched job as the board shows it: a flow's percent and message come from its tracker."""
+    """One watched job as the board shows it.
+
+    A flow's percent and message come from its tracker; a job that enqueues
+    others outside its flow (a schedule tick) is followed by those jobs too.
+    """
 
     label: str
     job: Job
     tracker: TrackerNode | None
+    followed: Sequence[Job] = ()
 
     @property
     def state(self) -> str:
+        if self.job.state is JobState.COMPLETED and not self.finished:
+            return JobState.RUNNING.value
         return self.job.display_state
 
     @property
     def finished(self) -> bool:
-        return self.job.state.is_finished
+        return self.job.state.is_finished and all(j.state.is_finished for j in self.followed)
 
     @property
     def percent(self) -> float:
-        if self.job.state is JobState.COMPLETED:
-            return 100.0
+        if self.followed:
+            return sum(_percent(j) for j in self.followed) / len(self.followed)
         if self.tracker is not None and self.tracker.children:
-            return self.tracker.percent
-        return self.job.progress.percent
+            return 100.0 if self.job.state is JobState.COMPLETED else self.tracker.percent
+        return _percent(self.job)
 
     @property
     def message(self) -> str:
+        if self.followed and not self.finished:
+            done = sum(j.state.is_finished for j in self.followed)
+            return (
+                f"{done}/{len(self.followed)} done"
+                + "".join(f" · {j.progress.message}" for j in self.followed if j.state is JobState.RUNNING)[
+                    :200
+                ]
+            )
         if self.finished or self.tracker is None or not self.tracker.phases:
             return job_message(self.job)
         return " · ".join(f"{p.name} {p.done:g}/{p.total:g}" for p in self.tracker.phases if p.total)
+
+
+def _percent(job: Job) -> float:
+    return 100.0 if job.state is JobState.COMPLETED else job.progress.percent
 
 
 class LiveBoard:

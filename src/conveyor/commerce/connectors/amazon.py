@@ -26,7 +26,7 @@ import httpx
 from conveyor import Clock, Unrecoverable
 from conveyor.commerce.secrets import Credentials
 
-from .base import Connector, RateLimitHook, RateLimitInfo, classify, json_body
+from .base import DEFAULT_RETRY, Connector, RateLimitHook, RateLimitInfo, RetryPolicy, classify, json_body
 from .models import Listing, RemoteProduct, Variant
 
 DEFAULT_BASE_URL = "https://sellingpartnerapi-na.amazon.com"
@@ -59,10 +59,16 @@ class AmazonConnector(Connector):
         on_rate_limit: RateLimitHook | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         credentials.require("client_id", "client_secret", "refresh_token")
         super().__init__(
-            base_url=base_url, timeout=timeout, on_rate_limit=on_rate_limit, clock=clock, transport=transport
+            base_url=base_url,
+            timeout=timeout,
+            on_rate_limit=on_rate_limit,
+            clock=clock,
+            transport=transport,
+            retry=retry,
         )
         self._credentials = credentials
         self.seller_id = seller_id

@@ -25,7 +25,17 @@ import httpx
 from conveyor import Clock, RateLimited
 from conveyor.commerce.secrets import Credentials
 
-from .base import Connector, HeaderAuth, RateLimitHook, RateLimitInfo, TransientError, classify, json_body
+from .base import (
+    DEFAULT_RETRY,
+    Connector,
+    HeaderAuth,
+    RateLimitHook,
+    RateLimitInfo,
+    RetryPolicy,
+    TransientError,
+    classify,
+    json_body,
+)
 from .models import Listing, RemoteProduct
 
 DEFAULT_BASE_URL = "https://api.ebay.com"
@@ -62,6 +72,7 @@ class EbayConnector(Connector):
         on_rate_limit: RateLimitHook | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         credentials.require("access_token")
         super().__init__(
@@ -72,6 +83,7 @@ class EbayConnector(Connector):
             auth=HeaderAuth("Authorization", f"Bearer {credentials['access_token']}"),
             headers={"Content-Language": settings.content_language},
             transport=transport,
+            retry=retry,
         )
         self.settings = settings
         self._default_retry_after = default_retry_after

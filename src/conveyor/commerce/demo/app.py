@@ -1,9 +1,7 @@
-"""The demo's Conveyor app: every commerce pipeline, registered against the demo catalog.
+"""The demo's Conveyor app, loaded by `conveyor demo` and by the worker and API processes it starts.
 
-`conveyor demo` starts worker and API processes with
-`--app conveyor.commerce.demo.app:app`; they learn where the jobs and the
-catalog live from the environment the demo hands them, so one module serves
-the demo's SQLite default and `--redis` alike.
+Queue concurrency follows the seeds: one supplier sync at a time, three
+family jobs, ten image jobs, five store jobs.
 """
 
 from __future__ import annotations
@@ -11,14 +9,14 @@ from __future__ import annotations
 import os
 
 from conveyor import Conveyor
-from conveyor.commerce.pipelines import register as register_campaigns
+from conveyor.commerce.store_jobs import STORE_CONCURRENCY, STORE_QUEUE
+from conveyor.commerce.suppliers import QUEUE_CONCURRENCY
 
-CATALOG_URL_ENV = "CONVEYOR_DEMO_CATALOG_URL"
+from .services import register_all
+
 DEFAULT_JOBS_URL = "sqlite:///.conveyor-demo/jobs.db"
-DEFAULT_CATALOG_URL = "sqlite:///.conveyor-demo/catalog.db"
-STAGGER = 0.2
-"""Seconds between a campaign's batches: short, so the demo's campaign ends in seconds, not minutes."""
 
-app = Conveyor(DEFAULT_JOBS_URL, grace_seconds=5.0)
-catalog_url = os.environ.get(CATALOG_URL_ENV, DEFAULT_CATALOG_URL)
-campaigns = register_campaigns(app, catalog_url=catalog_url, stagger=STAGGER, phase_backoff=(1, 2, 5))
+app = Conveyor(
+    DEFAULT_JOBS_URL, grace_seconds=5.0, concurrency={**QUEUE_CONCURRENCY, STORE_QUEUE: STORE_CONCURRENCY}
+)
+services = register_all(app, os.environ)

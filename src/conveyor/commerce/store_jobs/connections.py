@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from conveyor.commerce.connectors import (
     RateLimitHook,
 )
 from conveyor.commerce.connectors.akeneo import AkeneoConnector, CredentialsRejected
+from conveyor.commerce.connectors.base import DEFAULT_RETRY
 from conveyor.commerce.connectors.shopify_read import ShopifyCatalogReader
 from conveyor.commerce.secrets import resolve_credentials
 
@@ -105,13 +107,27 @@ def load_akeneo(sessions: sessionmaker[Session], store_id: int, connection_id: i
         return connection
 
 
+EXPORT_RETRY = replace(DEFAULT_RETRY, rate_limit_tries=10)
+"""An export publishes every product in one run, so a 429 is waited out on the refused request.
+
+Handing it to the engine instead restarts the run from its first product,
+and against a burst smaller than one export (Amazon's listings burst is 10
+requests) the run would republish the same first products forever."""
+
+
 def marketplace_connector(
     account: MarketplaceAccount, hook: RateLimitHook, clock: Clock, timeout: float, watch: RefusalWatch
 ) -> Connector:
     """The publishing connector for an Amazon or eBay account, configured from its settings."""
     credentials = resolve_credentials(account.credentials_ref)
     settings: dict[str, Any] = dict(account.settings)
-    common: dict[str, Any] = {"on_rate_limit": hook, "clock": clock, "timeout": timeout, "transport": watch}
+    common: dict[str, Any] = {
+        "on_rate_limit": hook,
+        "clock": clock,
+        "timeout": timeout,
+        "transport": watch,
+        "retry": EXPORT_RETRY,
+    }
     for name in ("base_url", "token_url"):
         if name in settings:
             common[name] = str(settings.pop(name))
