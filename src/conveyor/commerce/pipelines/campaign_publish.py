@@ -5,7 +5,7 @@ campaign:process          marks the campaign publishing; phases product_data/var
 └─ campaign:marketplace   one per account: the marketplace's process tracker
    └─ campaign:publish    5 products (chunking marketplaces) or all of them (bulk); validates,
       │                   bags invalid products, binds the rest to a ledger shipment
-      └─ campaign:optimized   claims the shipment; batches of 10, 1 s apart; closes the shipment
+      └─ campaign:optimized   claims the shipment; batches of 10, `stagger` s apart; closes it
          └─ campaign:batch    runs the phases one after another (one stage per phase)
             └─ publish:product_data → publish:variants → publish:images
 ```
@@ -14,8 +14,9 @@ Every child is spawned with `on_failure="continue"`, so a failed chunk never
 stops the others; its failure shows in the tracker and the error bag, and its
 products stay undelivered in the ledger so the next run picks them up. Phase
 jobs carry the account's key, so the engine's per-account limiter (fed from
-the marketplace's own rate-limit readings) paces them and a 429 re-delays the
-job without spending an attempt. Payloads hold ids only: credentials are
+the marketplace's own rate-limit readings) paces them; inside a process the
+account's connectors share a pacer, short 429s are waited out in the
+connector, and longer ones re-delay the job without spending an attempt. Payloads hold ids only: credentials are
 resolved from the account's `credentials_ref` inside the phase job.
 """
 
