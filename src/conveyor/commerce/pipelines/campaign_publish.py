@@ -16,8 +16,9 @@ products stay undelivered in the ledger so the next run picks them up. Phase
 jobs carry the account's key, so the engine's per-account limiter (fed from
 the marketplace's own rate-limit readings) paces them; inside a process the
 account's connectors share a pacer, short 429s are waited out in the
-connector, and longer ones re-delay the job without spending an attempt. Payloads hold ids only: credentials are
-resolved from the account's `credentials_ref` inside the phase job.
+connector, and longer ones re-delay the job without spending an attempt.
+Payloads hold ids only: credentials are resolved from the account's
+`credentials_ref` inside the phase job.
 """
 
 from __future__ import annotations
