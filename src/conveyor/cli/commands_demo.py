@@ -100,6 +100,7 @@ def demo(
     ends with a summary table. The global --app and --url do not apply: the
     demo brings its own app (conveyor.commerce.demo.app:app) and databases.
     """
+    shown = directory
     directory = _fresh(directory)
     jobs_url = _jobs_url(directory, redis_url)
     os.environ["CONVEYOR_URL"] = jobs_url
@@ -115,10 +116,11 @@ def demo(
 
         app = with_url(demo_app.app, jobs_url)
         launches = world.launches(demo_app.services)
+        jobs = "SQLite (jobs.db)" if redis_url is None else mask_url(jobs_url)
+        ports = ", ".join(f"{name} :{url.rsplit(':', 1)[1]}" for name, url in world.urls.items())
         out.print(
-            f"demo: jobs on {mask_url(jobs_url)}, catalog in {directory}{os.sep},"
-            f" {workers} worker process(es), simulators: "
-            + ", ".join(f"{name} {url}" for name, url in world.urls.items()),
+            f"demo: jobs on {jobs}; catalog, logs and credentials in {shown}{os.sep}; {workers} worker"
+            f" process(es)\nsimulators on 127.0.0.1: {ports}",
             highlight=False,
             soft_wrap=True,
         )
