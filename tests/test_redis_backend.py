@@ -117,7 +117,8 @@ async def test_every_key_of_a_queue_shares_one_cluster_slot(
     per_queue = re.compile(
         re.escape("{" + layout.prefix + ":")
         + r"(?P<queue>[^}]+)\}:"
-        + r"(ready|scheduled|running|finished|jobs|seq|counts|dedup|paused|events|(job|errors|logs|tenant):.+)$"
+        + r"(ready|scheduled|running|finished|jobs|seq|counts|dedup|paused|events"
+        + r"|(job|errors|logs|tenant):.+)$"
     )
     global_keys = {layout.queues, layout.ids, layout.workers, layout.workers + ":seen"}
     slots: dict[str, set[int]] = defaultdict(set)
