@@ -8,6 +8,7 @@ ledger: once per valid product, never twice, and again only for edits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from test_campaign_world import (
     worker_processes,
 )
 
-from conveyor.commerce.catalog import Campaign, CampaignStatus, Product
+from conveyor import JobFilter, JobState
+from conveyor.commerce.catalog import Campaign, CampaignStatus, MarketplaceAccount, MarketplaceKind, Product
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +132,67 @@ async def test_a_campaign_of_1000_products_publishes_each_valid_one_once(world: 
     }
     assert jumpseller_state(world.jumpseller, edited[0]) == jumpseller[edited[0]]
     assert shopify_state(world.shopify, edited[0]) == shopify[edited[0]]
+
+
+@pytest.fixture
+def small_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield from build_world(tmp_path, f"sqlite:///{tmp_path / 'jobs.db'}", monkeypatch, 20, 2)
+
+
+async def test_products_a_marketplace_refuses_count_as_failed_not_done(small_world: World) -> None:
+    world = small_world
+    refused = world.valid[3]
+    with world.sessions.begin() as session:
+        product = session.scalars(select(Product).where(Product.sku == refused)).one()
+        product.name = ""  # passes the pipeline's checks; both marketplaces require a name
+    for spawn in worker_processes(world):
+        spawn()
+        job = await run_campaign(world, RUN_SECONDS)
+
+    tracker = await world.app.tracker(job.id)
+    rejected = {(entry[0], entry[1]) for entry in bag(tracker) if entry[0] == "rejected"}
+    assert rejected == {("rejected", refused)}
+    assert sum(entry[1] == refused for entry in bag(tracker) if entry[0] == "rejected") == 2
+    placed = len(world.valid) - 1
+    counts = {phase.name: (phase.done, phase.failed) for phase in tracker.phases}
+    assert counts == {"product_data": (2 * placed, 2), "variants": (2 * placed, 0), "images": (2 * placed, 0)}
+    assert len(world.jumpseller.store.products) == len(world.shopify.store.products) == placed
+    assert job.result["published"] == 2 * placed
+    with world.sessions.begin() as session:
+        campaign = session.get(Campaign, world.campaign_id)
+        assert campaign is not None
+        assert (campaign.products_published, campaign.products_failed) == (2 * placed, 2 * 2 + 2)
+
+
+async def test_refused_credentials_fail_the_phase_jobs_at_once_with_the_api_message(
+    small_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = small_world
+    wrong = {"login": world.jumpseller.config.login, "authtoken": "not-the-token"}
+    monkeypatch.setenv("TEST_JUMPSELLER", json.dumps(wrong))
+    for spawn in worker_processes(world):
+        spawn()
+        job = await run_campaign(world, RUN_SECONDS)
+
+    page = await world.app.list_jobs(JobFilter(types=["publish:product_data"]), limit=100)
+    refused = [j for j in page.jobs if j.payload["account_id"] == _jumpseller_account(world)]
+    assert len(refused) == 4  # 20 products in chunks of 5
+    assert all(j.state is JobState.FAILED for j in refused)
+    assert {(j.attempts, j.error.type, j.error.message) for j in refused if j.error} == {
+        (1, "CredentialsRejected", "Invalid login or authtoken")
+    }
+    # One request per chunk: the first 401 ends the job, no product is tried after it.
+    assert world.jumpseller.counters.by_status[401] == len(refused)
+    assert world.jumpseller.store.products == {}
+    assert len(world.shopify.store.products) == len(world.valid)
+    tracker = await world.app.tracker(job.id)
+    counts = {phase.name: (phase.done, phase.failed) for phase in tracker.phases}
+    assert counts["product_data"] == (len(world.valid), len(world.valid))
+    assert job.result["status"] == "partially_published"
+
+
+def _jumpseller_account(world: World) -> int:
+    with world.sessions.begin() as session:
+        return session.scalars(
+            select(MarketplaceAccount.id).where(MarketplaceAccount.kind == MarketplaceKind.JUMPSELLER)
+        ).one()

@@ -7,7 +7,8 @@ campaign:process          marks the campaign publishing; phases product_data/var
       │                   bags invalid products, binds the rest to a ledger shipment
       └─ campaign:optimized   claims the shipment; batches of 10, `stagger` s apart; closes it
          └─ campaign:batch    runs the phases one after another (one stage per phase)
-            └─ publish:product_data → publish:variants → publish:images
+            ├─ publish:product_data → publish:variants → publish:images
+            └─ publish:tally  per phase: what went through, and what did not (failed)
 ```
 
 Every child is spawned with `on_failure="continue"`, so a failed chunk never
@@ -92,22 +93,46 @@ def register(
         for phase in PHASES
     }
 
+    @app.job("publish:tally", queue="campaigns")
+    async def tally(ctx: JobContext, refused: str | None = None) -> None:
+        """A phase's outcome as the tracker counts it: the job weighs its products; a refusal fails it."""
+        if refused is not None:
+            raise Unrecoverable(refused)
+
+    async def count(ctx: JobContext, phase: str, entered: list[int], through: list[int]) -> None:
+        """Label the phase's products by outcome, so its done count is only the ones that went through."""
+        if through:
+            await ctx.spawn(tally.options(phase=phase, weight=len(through), **continue_on_failure))
+        if missing := len(entered) - len(through):
+            reason = f"{missing} product(s) did not get through {phase}"
+            await ctx.spawn(tally.options(phase=phase, weight=missing, **continue_on_failure), refused=reason)
+
     @app.job("campaign:batch", queue="campaigns")
     async def batch(
         ctx: JobContext, campaign_id: int, account_id: int, key: str, shipment_id: int, items: list[int]
     ) -> dict[str, Any]:
-        """One stage per phase: each phase starts once the previous one ended, with its survivors."""
+        """One stage per phase, each with the previous phase's survivors; a last stage to finish.
+
+        The phase jobs themselves are not labelled: their weight would be fixed
+        before the marketplace had its say. The tallies spawned after each phase
+        carry the label, weighing what went through and what did not.
+        """
         products, remote = items, {}
         if ctx.stage > 0:
-            last = (await ctx.children())[-1]
-            if last.state is not JobState.COMPLETED:
-                return {"stopped_at": PHASES[ctx.stage - 1], "published": 0}
-            remote = last.result["remote"]
+            children = await ctx.children()
+            ended = PHASES[ctx.stage - 1] if ctx.stage <= len(PHASES) else None
+            ran = next((c for c in children if ended and c.type == phases[ended].name), None)
+            if ran is None:  # the previous stage only counted
+                through = [c for c in children if c.phase == PHASES[-1] and c.state is JobState.COMPLETED]
+                return {"published": int(sum(c.weight for c in through))}
+            if ran.state is JobState.COMPLETED:
+                remote = ran.result["remote"]
             products = [int(pid) for pid in remote]
-        if ctx.stage == len(PHASES) or not products:
-            return {"published": len(products) if ctx.stage == len(PHASES) else 0}
+            await count(ctx, PHASES[ctx.stage - 1], ran.payload["products"], products)
+            if ctx.stage == len(PHASES) or not products:
+                return {}
         phase = PHASES[ctx.stage]
-        job = phases[phase].options(key=key, phase=phase, weight=len(products), **continue_on_failure)
+        job = phases[phase].options(key=key, weight=len(products), **continue_on_failure)
         await ctx.spawn(job, account_id=account_id, shipment_id=shipment_id, products=products, remote=remote)
         return {}
 
@@ -198,8 +223,7 @@ def register(
         counts = {phase.name: phase for phase in tracker.phases}
         total = sum(len(child.payload["product_ids"]) for child in await ctx.children())
         published = int(counts["images"].done) if "images" in counts else 0
-        refused = tracker.errors.get("validation", 0) + tracker.errors.get("rejected", 0)
-        failed = refused + int(sum(p.failed for p in counts.values()))
+        failed = tracker.errors.get("validation", 0) + int(sum(p.failed for p in counts.values()))
         clean = not tracker.errors and not failed
         status = CampaignStatus.PUBLISHED if clean else CampaignStatus.PARTIALLY_PUBLISHED
         await asyncio.to_thread(catalog_io.finish_campaign, sessions, campaign_id, status, published, failed)
