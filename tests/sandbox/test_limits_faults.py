@@ -61,3 +61,14 @@ def test_forced_faults_come_first_in_order() -> None:
 def test_fault_rates_must_be_shares() -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         FaultInjector(FaultConfig(error_rate=1.5))
+
+
+def test_limits_count_the_moments_they_ran_out() -> None:
+    clock = FakeClock()
+    window, bucket = FixedWindow(2, 1.0, clock), TokenBucket(2, 1.0, clock)
+    outcomes = [window.try_take() for _ in range(3)] + [bucket.try_take() for _ in range(4)]
+    clock.advance(1)
+    outcomes += [window.try_take(), bucket.try_take(), bucket.try_take()]
+    assert outcomes == [True, True, False, True, True, False, False, True, True, False]
+    # One window filled up (the second is not full yet); the bucket ran short twice, not three times.
+    assert (window.exhausted, bucket.ran_short) == (1, 2)

@@ -182,3 +182,28 @@ def test_graphql_throttle_status_option_max_cost_scope_and_unknown_field(serve: 
     assert denied.json()["data"] == {"product": None}
     assert denied.json()["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
     assert unknown.json()["errors"][0]["extensions"]["code"] == "undefinedField"
+
+
+FIND = """
+query find($search: String!, $first: Int!) {
+  productVariants(first: $first, query: $search) { nodes { sku product { id title } } }
+}"""
+
+
+def test_product_variants_search_matches_exact_skus_and_counts_creates(serve: Serve) -> None:
+    sandbox = ShopifySandbox()
+    server = serve(sandbox)
+    with client(server, sandbox) as http:
+        product = graphql(http, PRODUCT_SET, input=HAT).json()["data"]["productSet"]["product"]
+        graphql(http, PRODUCT_SET, input={"id": product["id"], "title": "Hat"})
+        found = graphql(http, FIND, search='sku:"H-B" OR sku:H-X', first=5).json()
+        partial = graphql(http, FIND, search="sku:H", first=5).json()
+        other = graphql(http, FIND, search="title:Hat", first=5).json()
+    assert found["data"]["productVariants"]["nodes"] == [
+        {"sku": "H-B", "product": {"id": product["id"], "title": "Hat"}}
+    ]
+    assert found["extensions"]["cost"]["requestedQueryCost"] == 2 + 5 * 2
+    assert partial["data"]["productVariants"]["nodes"] == []
+    assert "searches variants by sku only" in other["errors"][0]["message"]
+    # Created once (the second productSet updated it), counted under each of its SKUs.
+    assert sandbox.store.created == {"H-G": 1, "H-B": 1}

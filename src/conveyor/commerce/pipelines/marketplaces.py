@@ -127,6 +127,8 @@ async def _find_jumpseller(connector: Connector, listings: list[Listing]) -> dic
     return found
 
 
+SHOPIFY_SKUS_PER_SEARCH = 100
+"""A search returns at most `first` variants (Shopify caps it at 250); 100 keeps its cost at 202 points."""
 SHOPIFY_FIND = """
 query conveyorFindBySku($query: String!, $first: Int!) {
   productVariants(first: $first, query: $query) { nodes { sku product { id } } }
@@ -141,18 +143,18 @@ async def _find_shopify(connector: Connector, listings: list[Listing]) -> dict[s
     one of its variants' SKUs; the search is a read, so it may be repeated.
     """
     owners = {sku: listing.sku for listing in listings for sku in _skus(listing)}
-    if not owners:
-        return {}
-    query = " OR ".join(f'sku:"{sku}"' for sku in owners)
-    variables = {"query": query, "first": len(owners)}
-    response = await connector.request(
-        "POST", "/graphql.json", json={"query": SHOPIFY_FIND, "variables": variables}, idempotent=True
-    )
+    skus = list(owners)
     found: dict[str, RemoteProduct] = {}
-    for node in response.json()["data"]["productVariants"]["nodes"]:
-        owner = owners.get(node.get("sku") or "")
-        if owner is not None and owner not in found:
-            found[owner] = RemoteProduct(product_id=node["product"]["id"])
+    for start in range(0, len(skus), SHOPIFY_SKUS_PER_SEARCH):
+        terms = skus[start : start + SHOPIFY_SKUS_PER_SEARCH]
+        variables = {"query": " OR ".join(f'sku:"{sku}"' for sku in terms), "first": len(terms)}
+        response = await connector.request(
+            "POST", "/graphql.json", json={"query": SHOPIFY_FIND, "variables": variables}, idempotent=True
+        )
+        for node in response.json()["data"]["productVariants"]["nodes"]:
+            owner = owners.get(node.get("sku") or "")
+            if owner is not None and owner not in found:
+                found[owner] = RemoteProduct(product_id=node["product"]["id"])
     return found
 
 
