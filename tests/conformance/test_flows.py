@@ -10,6 +10,7 @@ from conveyor import (
     Flow,
     InvalidStateTransition,
     JobContext,
+    JobFilter,
     JobState,
     PayloadError,
     Unrecoverable,
@@ -46,6 +47,9 @@ async def test_parent_waits_for_children_then_runs_its_completion_step(app: Conv
     done = await app.get_job(parent.id)
     assert done.state is JobState.COMPLETED
     assert done.result == {"family": "A-100", "uploaded": [0, 10, 20], "stage": 1}
+    roots = await app.list_jobs(JobFilter(roots_only=True))
+    assert [job.id for job in roots.jobs] == [parent.id]
+    assert len((await app.list_jobs(JobFilter(parent_id=parent.id))).jobs) == 3
 
 
 async def test_parent_without_completion_step_completes_with_its_own_result(

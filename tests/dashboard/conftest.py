@@ -52,6 +52,12 @@ def build_app(url: str, switches: Switches) -> Conveyor:
     async def say(ctx: JobContext, text: str) -> None:
         ctx.progress(50, text)
 
+    @app.job("catalog:fanout")
+    async def fanout(ctx: JobContext, items: int = 4) -> None:
+        """A flow: its imports wait for the release, like the import above."""
+        for _ in range(items):
+            await ctx.spawn(import_products, total=10, pause=0.05)
+
     return app
 
 

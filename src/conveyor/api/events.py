@@ -19,16 +19,16 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..backends.base import Backend, JobFilter
 from ..errors import BackendError, PayloadError
 from ..events import JobEvent, JobEventKind
-from ..job import LIVE_STATES
+from ..job import LIVE_STATES, Job, JobState
 from .auth import Caller
 from .seeds import stats_event
 from .service import Jobs
-from .views import job_out
+from .views import flow_progress, job_out
 
 log = logging.getLogger("conveyor.api.events")
 
@@ -50,6 +50,10 @@ class EventStream:
     queues: Sequence[str] = ()
     types: Sequence[str] = ()
     resume: str | None = None  # the client's Last-Event-ID
+    roll_up: bool = False
+    """Also send a flow's root job, with the whole tree's progress, whenever a job inside it changes."""
+    _roots: dict[str, str] = field(default_factory=dict, repr=False)
+    """Job id -> the id of its flow's root, for jobs already walked up."""
 
     async def __aiter__(self) -> AsyncIterator[str]:
         yield f"retry: {max(1000, int(self.interval * 2000))}\n\n"
@@ -107,7 +111,30 @@ class EventStream:
     async def _snapshot(self, cursor: str) -> list[str]:
         wanted = JobFilter(states=sorted(LIVE_STATES), queues=self.queues, types=self.types)
         page = await self.jobs.page(self.caller, wanted, limit=LIVE_LIMIT)
-        return [sse("job", job_out(job).model_dump_json(), cursor) for job in page.jobs]
+        return [sse("job", json.dumps(await self._data(job)), cursor) for job in page.jobs]
+
+    async def _data(self, job: Job) -> dict[str, object]:
+        """The job as sent; with roll-up, a flow's root also carries its tree's progress as `flow`."""
+        data = job_out(job).model_dump(mode="json")
+        if self.roll_up and job.parent_id is None and job.state is JobState.WAITING_CHILDREN:
+            data["flow"] = flow_progress(await self.jobs.app.tracker(job.id))
+        return data
+
+    async def _root_of(self, backend: Backend, job: Job) -> str | None:
+        """Walk up to the flow's root, remembering every step; None when an ancestor is gone."""
+        path, current = [job.id], job
+        while current.parent_id is not None:
+            known = self._roots.get(current.parent_id)
+            if known is not None:
+                break
+            parent = await backend.get(current.parent_id)
+            if parent is None:
+                return None
+            path.append(parent.id)
+            current = parent
+        root = self._roots.get(current.parent_id or "", current.id)
+        self._roots.update(dict.fromkeys(path, root))
+        return root
 
     def _wanted(self, event: JobEvent) -> bool:
         return (
@@ -123,12 +150,22 @@ class EventStream:
             latest.pop(event.job_id, None)
             latest[event.job_id] = event
         chunks = []
+        roots: list[str] = []  # flows with a change inside, in the order of their last change
         for event in latest.values():
             job = None if event.kind is JobEventKind.REMOVED else await backend.get(event.job_id)
             if job is None or not self.caller.sees(job):
                 chunks.append(sse("removed", json.dumps({"id": event.job_id}), event.cursor))
                 continue
-            data = job_out(job).model_dump(mode="json")
+            data = await self._data(job)
             data["event"] = {"kind": event.kind.value, "at": event.at}
             chunks.append(sse("job", json.dumps(data), event.cursor))
+            if self.roll_up and job.parent_id is not None:
+                root_id = await self._root_of(backend, job)
+                if root_id is not None and root_id not in latest:
+                    roots = [r for r in roots if r != root_id] + [root_id]
+        last_cursor = next(reversed(latest.values())).cursor if latest else None
+        for root_id in roots:  # after every change they sum up, under the batch's last cursor
+            root = await backend.get(root_id)
+            if root is not None and self.caller.sees(root):
+                chunks.append(sse("job", json.dumps(await self._data(root)), last_cursor))
         return chunks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
 from ..backends.base import QueueCounts, WorkerInfo
@@ -128,6 +129,17 @@ def tracker_out(node: TrackerNode, caller: Caller) -> TrackerOut:
             if child.job.tenant is None or caller.sees(child.job)
         ],
     )
+
+
+def flow_progress(node: TrackerNode) -> dict[str, float | str]:
+    """A flow's progress in one bar and one line: its weighted percent and its phases' (or jobs') counts."""
+    if node.phases:
+        message = " · ".join(f"{p.name} {p.done:g}/{p.total:g}" for p in node.phases if p.total)
+    else:
+        below = sum((child.states for child in node.children), Counter[str]())
+        finished = sum(below[state.value] for state in (JobState.COMPLETED, JobState.FAILED))
+        message = f"{finished}/{sum(below.values())} jobs finished"
+    return {"percent": round(node.percent, 1), "message": message}
 
 
 def display_counts(queue: QueueCounts) -> dict[str, int]:

@@ -112,6 +112,8 @@ class JobFilter:
     text: str | None = None  # substring of the progress message or last error
     error_type: str | None = None
     parent_id: str | None = None
+    roots_only: bool = False
+    """Only jobs without a parent: what a person or a schedule started, not the jobs it fanned out into."""
     oldest_first: bool = False
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ..api.events import EventStream
-from ..api.views import display_counts
+from ..api.views import display_counts, flow_progress
 from ..backends.base import JobFilter
 from ..job import FINISHED_STATES, LIVE_STATES, Job, JobState
 from .charts import trend
@@ -25,11 +25,23 @@ def page_routes(dash: Dashboard) -> APIRouter:
     @router.get("/")
     async def hub(request: Request, viewer: SignedIn) -> Response:
         caller = viewer.caller
-        active = await jobs.page(caller, JobFilter(states=sorted(LIVE_STATES)), limit=100)
-        recent = await jobs.page(caller, JobFilter(states=sorted(FINISHED_STATES)), limit=5)
+        active = await jobs.page(caller, JobFilter(states=sorted(LIVE_STATES), roots_only=True), limit=100)
+        recent = await jobs.page(caller, JobFilter(states=sorted(FINISHED_STATES), roots_only=True), limit=5)
+        flows = {
+            job.id: flow_progress(await app.tracker(job.id))
+            for job in active.jobs
+            if job.state is JobState.WAITING_CHILDREN
+        }
         stats = await jobs.stats(caller)
         return await dash.page(
-            request, viewer, "hub.html", active=active.jobs, recent=recent.jobs, stats=stats, live=True
+            request,
+            viewer,
+            "hub.html",
+            active=active.jobs,
+            flows=flows,
+            recent=recent.jobs,
+            stats=stats,
+            live=True,
         )
 
     @router.get("/jobs")
@@ -133,7 +145,9 @@ def page_routes(dash: Dashboard) -> APIRouter:
         The browser's EventSource sends Last-Event-ID when it reconnects, so a
         dropped connection resumes where it stopped instead of re-sending every live job.
         """
-        stream = EventStream(jobs, viewer.caller, dash.config.events_interval, resume=last_event_id)
+        stream = EventStream(
+            jobs, viewer.caller, dash.config.events_interval, resume=last_event_id, roll_up=True
+        )
         return StreamingResponse(
             stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )

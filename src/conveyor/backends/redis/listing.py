@@ -51,6 +51,8 @@ def _matches(f: JobFilter, states: frozenset[JobState], job: Job) -> bool:
         return False
     if f.parent_id is not None and job.parent_id != f.parent_id:
         return False
+    if f.roots_only and job.parent_id is not None:
+        return False
     if f.created_from is not None and job.created_at < f.created_from:
         return False
     if f.created_to is not None and job.created_at >= f.created_to:

@@ -149,6 +149,8 @@ def filter_sql(f: JobFilter) -> tuple[list[str], list[object]]:
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
+    if f.roots_only:
+        where.append("parent_id IS NULL")
     if f.created_from is not None:
         where.append("created_at >= ?")
         args.append(f.created_from)

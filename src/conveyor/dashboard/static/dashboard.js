@@ -14,16 +14,17 @@
     });
   }
 
+  // A flow's root (job.flow) shows its whole tree's progress: the hub lists only roots.
   function update(root, job) {
     const done = job.display_state === "completed";
-    const pct = done ? 100 : job.progress.percent;
+    const pct = done ? 100 : job.flow ? job.flow.percent : job.progress.percent;
     root.querySelectorAll('[data-role="bar"]').forEach(function (bar) {
       bar.value = pct;
       bar.className = "bar state-" + job.display_state;
     });
     root.querySelectorAll('[data-role="pct"]').forEach(function (el) { el.textContent = Math.round(pct) + "%"; });
     root.querySelectorAll('[data-role="message"]').forEach(function (el) {
-      el.textContent = job.progress.message || (job.error ? job.error.message : "");
+      el.textContent = (job.flow && job.flow.message) || job.progress.message || (job.error ? job.error.message : "");
     });
     setState(root, job.display_state);
   }
@@ -66,7 +67,7 @@
   source.addEventListener("job", function (event) {
     const job = JSON.parse(event.data);
     let rows = document.querySelectorAll('[data-job-id="' + CSS.escape(job.id) + '"]');
-    if (rows.length === 0 && active) rows = [newRow(job)];
+    if (rows.length === 0 && active && !job.parent_id) rows = [newRow(job)];
     rows.forEach(function (row) { update(row, job); });
   });
   source.addEventListener("removed", function (event) {
