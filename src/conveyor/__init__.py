@@ -38,6 +38,7 @@ from .job import (
     LogLine,
     PhaseSpec,
     Progress,
+    Submitted,
     ThenAction,
 )
 from .jobtype import BoundJob, JobType
@@ -102,6 +103,7 @@ __all__ = [
     "Scheduler",
     "Settings",
     "Stats",
+    "Submitted",
     "SystemClock",
     "ThenAction",
     "TrackerNode",

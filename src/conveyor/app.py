@@ -23,6 +23,7 @@ from .job import (
     JobState,
     LogLine,
     NewJob,
+    Submitted,
     check_name,
     check_priority,
     new_job_id,
@@ -219,6 +220,12 @@ class Conveyor(Orchestration):
         self, name: str, payload: Mapping[str, Any] | None = None, options: JobOptions | None = None
     ) -> Job:
         """Enqueue by type name; with a dedup key, returns the live job that already holds it."""
+        return (await self.submit(name, payload, options)).job
+
+    async def submit(
+        self, name: str, payload: Mapping[str, Any] | None = None, options: JobOptions | None = None
+    ) -> Submitted:
+        """`enqueue`, saying whether the job is new or a dedup hit (an HTTP API answers 201 or 200)."""
         job_type = self.job_type(name)
         options = options or JobOptions()
         payload_json = job_type.signature.dump(payload or {}, limit=self.settings.max_payload_bytes)
@@ -226,11 +233,11 @@ class Conveyor(Orchestration):
         backend = await self.backend()
         (result,) = await backend.enqueue([new])
         if result.created:
-            return _job_from_new(new)
+            return Submitted(_job_from_new(new), created=True)
         existing = await backend.get(result.id)
         if existing is None:  # finished and removed between the two calls
             raise JobNotFound(f"job {result.id} holding dedup key {new.dedup_key!r} vanished")
-        return existing
+        return Submitted(existing, created=False)
 
     def enqueue_sync(
         self, name: str, payload: Mapping[str, Any] | None = None, options: JobOptions | None = None

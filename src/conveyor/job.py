@@ -219,6 +219,14 @@ def check_priority(priority: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Submitted:
+    """What `Conveyor.submit` did: the job, and whether it is new or the live one holding its dedup key."""
+
+    job: Job
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NewJob:
     """A job as the engine hands it to a backend: validated, serialised, timed."""
 

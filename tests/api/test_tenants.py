@@ -105,10 +105,26 @@ async def test_enqueue_is_forced_into_the_tokens_tenant(store_a: httpx.AsyncClie
     assert (await app.get_job(created.json()["id"])).tenant == "store-a"
 
 
-async def test_dedup_key_held_by_another_tenant_reveals_nothing(client_for: Client, tokens: Tokens) -> None:
+async def test_tenants_dedup_keys_never_meet(client_for: Client, tokens: Tokens) -> None:
     body = {"type": "catalog:echo", "payload": {"sku": "x"}, "options": {"dedup_key": "shared"}}
     held = await client_for(tokens.tenant_b).post("/api/jobs", json=body)
     assert held.status_code == 201
+    own = await client_for(tokens.tenant_a).post("/api/jobs", json=body)
+    assert own.status_code == 201  # the same key, but store-a's own
+    assert own.json()["id"] != held.json()["id"]
+    again = await client_for(tokens.tenant_a).post("/api/jobs", json=body)
+    assert (again.status_code, again.json()["id"]) == (200, own.json()["id"])
+
+
+async def test_a_key_forged_into_a_tenants_namespace_reveals_nothing(
+    client_for: Client, tokens: Tokens
+) -> None:
+    forged = {"dedup_key": "tenant:store-a:shared", "tenant": "store-b"}
+    held = await client_for(tokens.admin).post(
+        "/api/jobs", json={"type": "catalog:echo", "payload": {"sku": "x"}, "options": forged}
+    )
+    assert held.status_code == 201
+    body = {"type": "catalog:echo", "payload": {"sku": "x"}, "options": {"dedup_key": "shared"}}
     refused = await client_for(tokens.tenant_a).post("/api/jobs", json=body)
     assert refused.status_code == 409
     assert held.json()["id"] not in refused.text

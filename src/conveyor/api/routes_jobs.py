@@ -57,18 +57,31 @@ def job_routes(ctx: ApiContext) -> APIRouter:
         page = await jobs.page(caller, job_filter, limit=limit, cursor=cursor)
         return JobPageOut(jobs=[job_out(job) for job in page.jobs], next_cursor=page.next_cursor)
 
-    @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
-    async def enqueue(body: EnqueueIn, caller: Annotated[Caller, Depends(write)]) -> JobOut:
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        responses={
+            **errors(409),
+            200: {"model": JobOut, "description": "A live job already holds the dedup key: that job."},
+        },
+    )
+    async def enqueue(
+        body: EnqueueIn, caller: Annotated[Caller, Depends(write)], response: Response
+    ) -> JobOut:
         """Enqueue a job; the payload is checked against the type's handler (422 if it does not fit).
 
-        With a dedup key held by a live job, that job is returned instead of a new one.
+        201 with the new job; 200 with the live job already holding the dedup
+        key. A tenant's dedup keys are its own: they never meet another tenant's.
         """
         given = body.options
+        dedup_key = given.dedup_key
+        if dedup_key is not None and caller.tenant is not None:
+            dedup_key = f"tenant:{caller.tenant}:{dedup_key}"
         options = JobOptions(
             priority=given.priority,
             delay=given.delay,
             run_at=None if given.run_at is None else epoch(given.run_at),
-            dedup_key=given.dedup_key,
+            dedup_key=dedup_key,
             tenant=caller.tenant or given.tenant,
             user_id=given.user_id,
             tags=given.tags,
@@ -76,10 +89,12 @@ def job_routes(ctx: ApiContext) -> APIRouter:
             timeout=given.timeout,
             queue=given.queue,
         )
-        job = await app.enqueue(body.type, body.payload, options)
-        if not caller.sees(job):  # a dedup hit on another tenant's job must not show that job
+        submitted = await app.submit(body.type, body.payload, options)
+        if not caller.sees(submitted.job):  # an admin's key held by a tenant's job must not show it
             raise HTTPException(status.HTTP_409_CONFLICT, "dedup_key is already in use")
-        return job_out(job)
+        if not submitted.created:
+            response.status_code = status.HTTP_200_OK
+        return job_out(submitted.job)
 
     # before /{job_id}/..., which would otherwise take 'bulk' for a job id
     @router.post("/bulk/retry", responses=errors())
