@@ -211,6 +211,7 @@ async def test_the_token_never_reaches_logs_or_errors(
 ) -> None:
     sandbox, server = run()
     caplog.set_level("DEBUG")
+    caplog.set_level("DEBUG", logger="httpx")  # `conveyor worker` quiets it; an earlier CLI test may have run
     async with connect(sandbox, server, clock) as connector:
         await connector.publish(HAT)
         with pytest.raises(Unrecoverable) as caught:
