@@ -38,3 +38,14 @@ def test_the_hub_shows_a_flow_once_with_its_tree_progress(server: Server) -> Non
             events, lambda e: e[0] == "job" and e[1]["id"] == flow and e[1]["state"] == "completed"
         )
     assert "flow" not in done
+
+
+def test_the_workers_page_lists_each_workers_running_jobs(server: Server) -> None:
+    client = login(server, "admin")
+    job = server.enqueue("catalog:import", {"total": 3})  # runs, held until the release
+    server.wait_for(job, "running")
+    page = client.get("/workers").text
+    assert f'/jobs/{job}">catalog:import</a>' in page
+    server.switches.release.set()
+    server.wait_for(job, "completed")
+    assert "idle" in client.get("/workers").text

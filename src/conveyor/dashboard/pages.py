@@ -128,7 +128,14 @@ def page_routes(dash: Dashboard) -> APIRouter:
     @router.get("/workers")
     async def workers(request: Request, viewer: SignedIn) -> Response:
         shown = await app.workers() if viewer.caller.tenant is None else []
-        return await dash.page(request, viewer, "workers.html", workers=shown, now=app.clock.now())
+        running: dict[str, list[Job]] = {}
+        if shown:
+            page = await app.list_jobs(JobFilter(states=[JobState.RUNNING]), limit=1000)
+            for job in page.jobs:
+                running.setdefault(job.worker_id or "", []).append(job)
+        return await dash.page(
+            request, viewer, "workers.html", workers=shown, running=running, now=app.clock.now()
+        )
 
     @router.get("/schedules")
     async def schedules(request: Request, viewer: SignedIn) -> Response:
