@@ -6,14 +6,25 @@ import asyncio
 import json
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .archive import Archiver, JobArchive
 from .backends import backend_from_url
-from .backends.base import Backend, EnqueueResult, JobFilter, JobPage, RetentionParams, WorkerInfo
+from .backends.base import (
+    Backend,
+    EnqueueResult,
+    JobFilter,
+    JobPage,
+    QueueCounts,
+    RetentionParams,
+    WorkerInfo,
+)
 from .backoff import Backoff, as_backoff
 from .clock import Clock, SystemClock
 from .errors import ConfigurationError, InvalidStateTransition, JobNotFound, PayloadError, UnknownJobType
 from .job import (
+    FINISHED_STATES,
     PRIORITY_NORMAL,
     AttemptError,
     DedupMode,
@@ -67,6 +78,7 @@ class Conveyor(Orchestration):
         )
         self._portal: Portal | None = None
         self._schedules: dict[str, Schedule] = {}
+        self._archive: JobArchive | None = None
 
     def __repr__(self) -> str:
         return f"Conveyor({self.settings.url!r}, {len(self._registry)} job types)"
@@ -296,8 +308,17 @@ class Conveyor(Orchestration):
         return await (await self.backend()).workers(alive_since=alive_since)
 
     async def stats(self, *, tenant: str | None = None) -> Stats:
+        """Counts per queue; with an archive, finished counts include jobs retention has trimmed.
+
+        A job is counted once whether it is in the backend, the archive or
+        both, as long as the archive has caught up (workers copy every second).
+        """
         backend = await self.backend()
-        return Stats(await backend.counts(tenant=tenant), await self.workers())
+        counts = await backend.counts(tenant=tenant)
+        archive = self.archive
+        if archive is not None:
+            counts = _with_archived(counts, await asyncio.to_thread(archive.counts, tenant))
+        return Stats(counts, await self.workers())
 
     # steering ---------------------------------------------------------------------------
 
@@ -345,12 +366,67 @@ class Conveyor(Orchestration):
         if (keep_last is not None and keep_last < 0) or (max_age is not None and max_age < 0):
             raise ConfigurationError("keep_last and max_age must not be negative")
         params = RetentionParams(now=self.clock.now(), keep_last=keep_last, max_age=max_age)
+        await self.archive_finished()  # nothing is trimmed before it is archived
         return await (await self.backend()).cleanup(params)
+
+    # archive ----------------------------------------------------------------------------
+
+    @property
+    def archive(self) -> JobArchive | None:
+        """The SQL archive of finished jobs (`archive_url`), opened on first use; None without one."""
+        if self._archive is None and self.settings.archive_url is not None:
+            self._archive = JobArchive(self.settings.archive_url)
+        return self._archive
+
+    async def archive_finished(self) -> int:
+        """Copy jobs that finished since the last pass into the archive; 0 without an archive."""
+        archive = self.archive
+        if archive is None:
+            return 0
+        return await Archiver(archive, await self.backend()).run_once()
+
+    async def history(
+        self,
+        *,
+        states: Sequence[JobState] = (),
+        tenant: str | None = None,
+        user_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """The newest jobs: what the backend holds, and with an archive, finished ones trimmed since."""
+        wanted = JobFilter(states=states, tenant=tenant, user_id=user_id)
+        live = (await self.list_jobs(wanted, limit=limit)).jobs
+        archive = self.archive
+        finished = [s for s in states or FINISHED_STATES if s in FINISHED_STATES]
+        if archive is None or not finished:
+            return live
+        old = await asyncio.to_thread(
+            archive.jobs, states=finished, tenant=tenant, user_id=user_id, limit=limit
+        )
+        merged = {job.id: job for job in old} | {job.id: job for job in live}
+        return sorted(merged.values(), key=lambda job: (job.created_at, job.id), reverse=True)[:limit]
 
     def worker(self, **options: Any) -> Worker:
         from .worker import Worker
 
         return Worker(self, **options)
+
+
+def _with_archived(
+    live: Sequence[QueueCounts], archived: Mapping[str, Mapping[JobState, int]]
+) -> list[QueueCounts]:
+    """Per queue and finished state, the larger count: the archive is a superset once caught up."""
+    merged = []
+    seen = set()
+    for queue in live:
+        seen.add(queue.queue)
+        old = archived.get(queue.queue, {})
+        counts = dict(queue.counts)
+        for state in FINISHED_STATES:
+            counts[state] = max(counts.get(state, 0), old.get(state, 0))
+        merged.append(replace(queue, counts=counts))
+    merged += [QueueCounts(queue, dict(old)) for queue, old in archived.items() if queue not in seen]
+    return merged
 
 
 def _job_from_new(new: NewJob) -> Job:

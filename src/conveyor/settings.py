@@ -36,6 +36,7 @@ class Settings:
     retention_max_age: float | None = None
     queue_rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     fair_queues: str = ""  # comma-separated; CONVEYOR_FAIR_QUEUES="store-jobs,marketplace"
+    archive_url: str | None = None  # CONVEYOR_ARCHIVE_URL: finished jobs copied there (conveyor.archive)
 
     def __post_init__(self) -> None:
         if self.lease_seconds < 1:

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .backends.base import Backend, FetchParams, SettleKind, Settlement, WorkerInfo
 from .context import JobContext, Reporter
 from .errors import (
@@ -49,6 +51,7 @@ MAX_TRACEBACK = 20_000
 IDLE_WAIT = 1.0
 REPORT_INTERVAL = 0.25
 RETENTION_INTERVAL = 60.0
+ARCHIVE_INTERVAL = 1.0
 
 
 @dataclass
@@ -130,9 +133,14 @@ class Worker:
         ]
         if self.scheduler is not None:
             helpers.append(asyncio.create_task(self.scheduler.run(), name="conveyor-scheduler"))
+        if self.app.archive is not None:
+            helpers.append(asyncio.create_task(self._archive_loop(), name="conveyor-archive"))
         try:
             await self._fetch_loop()
             await self._drain()
+            if self.burst:
+                await self._flush_all()
+                await self._archive_once()  # a burst run leaves the archive up to date
         finally:
             for task in helpers:
                 task.cancel()
@@ -484,6 +492,20 @@ class Worker:
                 len(result.requeued),
                 len(result.failed),
             )
+
+    async def _archive_loop(self) -> None:
+        while True:
+            await asyncio.sleep(ARCHIVE_INTERVAL)
+            await self._archive_once()
+
+    async def _archive_once(self) -> None:
+        try:
+            copied = await self.app.archive_finished()
+        except (BackendError, SQLAlchemyError) as exc:
+            log.warning("archiving finished jobs failed, will retry: %s", exc)
+            return
+        if copied:
+            log.debug("archived %d finished job(s)", copied)
 
     async def _apply_retention(self) -> None:
         settings = self._settings

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import httpx
 
 from conveyor import Conveyor, FakeClock
@@ -292,3 +295,23 @@ async def test_seed_004_job_recent_and_failed(app: Conveyor, admin: httpx.AsyncC
     assert [j["job_id"] for j in failed["jobs"]] == [b.id for b in reversed(bad)]
     assert all(j["error"].startswith("bad sku") for j in failed["jobs"])
     assert (await admin.get("/app/job-status/failed", params={"limit": 0})).status_code == 422
+
+
+async def test_seed_004_lists_and_statistics_outlive_retention_with_an_archive(
+    app: Conveyor, admin: httpx.AsyncClient, drain: Drain, tmp_path: Path
+) -> None:
+    app.settings = replace(app.settings, archive_url=f"sqlite:///{tmp_path / 'archive.db'}")
+    failed = await enqueue(app, "catalog:boom", {"sku": "b1"}, user_id="u-7")
+    done = await enqueue(app, "catalog:echo", {"sku": "e1"}, user_id="u-7")
+    await drain()
+    assert await app.cleanup(keep_last=0) == 2
+    assert (await app.list_jobs()).jobs == []
+
+    listed = (await admin.get("/app/job-status/failed")).json()["jobs"]
+    assert [(job["job_id"], job["status"]) for job in listed] == [(failed.id, "failed")]
+    mine = (await admin.get("/app/job-status/status/user/u-7")).json()
+    assert {job["job_id"] for job in mine["jobs"]} == {failed.id, done.id}
+    one = await admin.get(f"/app/job-status/status/job/{done.id}")
+    assert (one.status_code, one.json()["status"]) == (200, "completed")
+    statistics = (await admin.get("/api/background-jobs/status")).json()["statistics"]
+    assert (statistics["completed"], statistics["failed"]) == (1, 1)

@@ -86,22 +86,22 @@ def seed_routes(ctx: ApiContext) -> APIRouter:
         user_id: str, caller: Annotated[Caller, Depends(read)], limit: Annotated[int, limit_query] = 20
     ) -> UserJobStatus:
         """A user's newest jobs, and the newest one's status (seed 004)."""
-        page = await jobs.page(caller, JobFilter(user_id=user_id), limit=limit)
-        records = [status_record(job) for job in page.jobs]
+        found = await jobs.history(caller, JobFilter(user_id=user_id), limit=limit)
+        records = [status_record(job) for job in found]
         return UserJobStatus(user_id=user_id, status=records[0].status if records else None, jobs=records)
 
     @router.get("/app/job-status/status/job/{job_id}", responses=errors(404))
     async def job_status(job_id: str, caller: Annotated[Caller, Depends(read)]) -> JobStatusRecord:
-        """One job's status record (seed 004)."""
-        return status_record(await jobs.get(caller, job_id))
+        """One job's status record (seed 004), from the archive once retention trimmed it."""
+        return status_record(await jobs.get(caller, job_id, archived=True))
 
     @router.get("/app/job-status/recent", responses=errors())
     async def recent(
         caller: Annotated[Caller, Depends(read)], limit: Annotated[int, limit_query] = 20
     ) -> JobStatusList:
         """The newest jobs, whatever their state (seed 004)."""
-        page = await jobs.page(caller, JobFilter(), limit=limit)
-        return JobStatusList(jobs=[status_record(job) for job in page.jobs])
+        found = await jobs.history(caller, JobFilter(), limit=limit)
+        return JobStatusList(jobs=[status_record(job) for job in found])
 
     @router.get("/app/job-status/queue/stats", responses=errors())
     async def job_status_queue_stats(
@@ -116,7 +116,7 @@ def seed_routes(ctx: ApiContext) -> APIRouter:
         caller: Annotated[Caller, Depends(read)], limit: Annotated[int, limit_query] = 100
     ) -> JobStatusList:
         """Failed jobs, newest first (seed 004)."""
-        page = await jobs.page(caller, JobFilter(states=[JobState.FAILED]), limit=limit)
-        return JobStatusList(jobs=[status_record(job) for job in page.jobs])
+        found = await jobs.history(caller, JobFilter(states=[JobState.FAILED]), limit=limit)
+        return JobStatusList(jobs=[status_record(job) for job in found])
 
     return router

@@ -7,6 +7,7 @@ counts and the bulk actions all narrow here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -31,9 +32,15 @@ class Jobs:
     def __init__(self, app: Conveyor) -> None:
         self.app = app
 
-    async def get(self, caller: Caller, job_id: str) -> Job:
-        """Another tenant's job is reported exactly like one that does not exist."""
+    async def get(self, caller: Caller, job_id: str, *, archived: bool = False) -> Job:
+        """Another tenant's job is reported exactly like one that does not exist.
+
+        `archived` also looks in the archive, for reads of jobs retention may have trimmed.
+        """
         job = await (await self.app.backend()).get(job_id)
+        archive = self.app.archive
+        if job is None and archived and archive is not None:
+            job = await asyncio.to_thread(archive.get, job_id)
         if job is None or not caller.sees(job):
             raise JobNotFound(f"no job with id {job_id!r}")
         return job
@@ -48,6 +55,15 @@ class Jobs:
             return await self.app.list_jobs(narrowed, limit=limit, cursor=cursor)
         except (ValueError, OverflowError) as exc:  # SQLite parses its cursor with int()
             raise PayloadError(f"not a cursor from this listing: {cursor!r}") from exc
+
+    async def history(self, caller: Caller, job_filter: JobFilter, *, limit: int) -> list[Job]:
+        """Newest first, archived jobs included (seed 004's lists survive retention with an archive)."""
+        narrowed = caller.narrow(job_filter)
+        if narrowed is None:
+            return []
+        return await self.app.history(
+            states=narrowed.states, tenant=narrowed.tenant, user_id=narrowed.user_id, limit=limit
+        )
 
     async def stats(self, caller: Caller, tenant: str | None = None) -> Stats:
         if caller.tenant is not None and tenant not in (None, caller.tenant):
