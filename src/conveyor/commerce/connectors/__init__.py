@@ -9,7 +9,6 @@ Credentials come from `conveyor.commerce.secrets.resolve_credentials`.
 
 from .amazon import AmazonConnector
 from .base import (
-    NO_RETRIES,
     Connector,
     CredentialsRejected,
     Pacer,
@@ -25,7 +24,6 @@ from .models import Image, Listing, RemoteProduct, Variant
 from .shopify import ShopifyConnector
 
 __all__ = [
-    "NO_RETRIES",
     "AmazonConnector",
     "Connector",
     "CredentialsRejected",

@@ -78,16 +78,16 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
-NO_RETRIES = RetryPolicy(transient_tries=1, rate_limit_tries=1)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 class Pacer:
-    """Holds back every request of the connectors sharing it while the API says the window is empty.
+    """Holds back the requests of the connectors sharing it until the API's window has room again.
 
     The engine's key limiter only decides when jobs start; a running job
     sends many requests, so the connectors of one account in one process
-    share a pacer and wait for the announced reset before the next call.
+    share a pacer. Once the allowance an answer reports is taken by the
+    requests still on the wire, the next request waits for the reset.
     """
 
     def __init__(self, clock: Clock | None = None) -> None:
