@@ -1,9 +1,10 @@
-"""Fixtures shared by every test folder: a real Redis server for the Redis backend's tests."""
+"""Fixtures shared by every test folder: a real Redis server, and a job store on each backend."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty job store on each backend: a new SQLite file, a new Redis key prefix."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    url: str = request.getfixturevalue("redis_url")
+    return url
 
 
 @pytest.fixture

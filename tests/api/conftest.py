@@ -21,14 +21,6 @@ from conveyor.api import AuthConfig, Scope, TokenStore, create_api
 from conveyor.backends.base import FetchParams
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

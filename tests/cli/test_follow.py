@@ -7,19 +7,8 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
-
-import pytest
 
 from conveyor import Conveyor, JobContext, JobState
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    url: str = request.getfixturevalue("redis_url")
-    return url
 
 
 async def follow(url: str, job_id: str) -> asyncio.subprocess.Process:

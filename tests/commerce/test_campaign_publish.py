@@ -38,14 +38,6 @@ WORKERS = 2
 RUN_SECONDS = 120.0
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "redis":  # a fresh key prefix on the session's redis-server (tests/conftest.py)
-        url: str = request.getfixturevalue("redis_url")
-        return url
-    return f"sqlite:///{tmp_path / 'jobs.db'}"
-
-
 @pytest.fixture
 def world(tmp_path: Path, backend_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     yield from build_world(tmp_path, backend_url, monkeypatch, PRODUCTS, INVALID)

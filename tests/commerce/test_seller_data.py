@@ -45,14 +45,6 @@ WINDOW_DAYS = 30
 LIVE = (JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING, JobState.WAITING_CHILDREN)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
-
 @dataclass
 class World:
     app: Conveyor

@@ -37,14 +37,6 @@ TICKS = 4
 UNLIMITED = {op: (1000.0, 1000.0) for op in ("getOrders", "getOrderItems", "getInventorySummaries")}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
-
 @pytest.fixture
 def simulators() -> Iterator[tuple[LwaAuthority, dict[Region, RunningSandbox]]]:
     lwa = LwaAuthority()

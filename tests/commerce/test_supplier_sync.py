@@ -43,14 +43,6 @@ from conveyor.sandbox.promidata import PromidataConfig, PromidataSandbox
 FAMILIES, VARIANTS, PICTURES = 200, 5, 2
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    url: str = request.getfixturevalue("redis_url")  # a fresh key prefix (tests/conftest.py)
-    return url
-
-
 class CountingStorage(LocalStorage):
     """The real local storage, counting the writes that reach it."""
 

@@ -1,13 +1,12 @@
 """The conformance suite: engine semantics, written once, run against every backend.
 
-A backend joins by adding a parameter to `backend_url` that yields a URL of a
-fresh, empty store (a new SQLite file; a new Redis key prefix).
+A backend joins by adding a parameter to `backend_url` (tests/conftest.py)
+that yields a URL of a fresh, empty store (a new SQLite file; a new Redis key prefix).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,16 +14,6 @@ import pytest
 from conveyor import Conveyor, FakeClock, WorkerSummary
 
 AppFactory = Callable[..., Conveyor]
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'conveyor.db'}"
-    if request.param == "redis":  # a fresh key prefix on the session's server (tests/conftest.py)
-        url: str = request.getfixturevalue("redis_url")
-        return url
-    raise AssertionError(request.param)
 
 
 @pytest.fixture

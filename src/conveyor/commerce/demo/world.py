@@ -101,7 +101,8 @@ class DemoWorld:
             return Launch(f"{name} ({label})", go, describe)
 
         async def campaign(s: DemoServices) -> str:
-            return (await s.campaigns.process.enqueue(campaign_id=seeded.campaign_id)).id
+            job = s.campaigns.process.options(tenant=f"store-{acme}", user_id="1")  # the store owner's
+            return (await job.enqueue(campaign_id=seeded.campaign_id)).id
 
         async def seller_round(s: DemoServices) -> str:
             return (await s.seller_data.enqueue_due_users.enqueue()).id
