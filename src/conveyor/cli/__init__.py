@@ -13,6 +13,7 @@ import click
 from .commands_admin import cancel, cleanup, pause, remove, resume, retry, status
 from .commands_demo import demo
 from .commands_jobs import enqueue, job, jobs
+from .commands_sandbox import sandbox
 from .commands_schedules import scheduler, schedules
 from .commands_serve import serve
 from .commands_tokens import tokens
@@ -46,7 +47,8 @@ def cli(ctx: click.Context, app_ref: str | None, url: str | None) -> None:
 
     \b
     Quick start:
-      conveyor demo                                 watch a sample workload run
+      conveyor demo                                 every commerce pipeline against the simulators
+      conveyor sandbox jumpseller shopify           the simulators alone, until Ctrl-C
       conveyor --app shop.jobs:app worker           process jobs
       conveyor --app shop.jobs:app enqueue shopify:import:products --data '{"store": "acme"}'
       conveyor jobs --state failed                  what went wrong
@@ -74,6 +76,7 @@ for command in (
     scheduler,
     serve,
     tokens,
+    sandbox,
 ):
     cli.add_command(command)
 
