@@ -218,3 +218,19 @@ async def test_bulk_retry_by_error_type_and_bulk_cancel(
     remaining = (await admin.get("/api/jobs", params={"queue": "slow", "state": "cancelled"})).json()
     assert len(remaining["jobs"]) == 3
     assert (await admin.post("/api/jobs/bulk/cancel", json={"state": "completed"})).status_code == 422
+
+
+async def test_bulk_retry_of_one_accounts_failed_jobs(
+    app: Conveyor, admin: httpx.AsyncClient, drain: Drain
+) -> None:
+    """After an account's credentials are fixed: retry its failed jobs, and only those."""
+    fixed = [await enqueue(app, "catalog:boom", {"sku": f"a{i}"}, key="amazon:3") for i in range(2)]
+    other = await enqueue(app, "catalog:boom", {"sku": "e"}, key="ebay:4")
+    await drain()
+
+    listed = (await admin.get("/api/jobs", params={"key": "amazon:3"})).json()["jobs"]
+    assert {job["id"] for job in listed} == {job.id for job in fixed}
+    retried = await admin.post("/api/jobs/bulk/retry", json={"key": "amazon:3"})
+    assert retried.json() == {"matched": 2, "changed": 2, "skipped": 0}
+    assert {(await app.get_job(job.id)).state for job in fixed} == {JobState.PENDING}
+    assert (await app.get_job(other.id)).state is JobState.FAILED

@@ -154,6 +154,7 @@ class BulkFilterIn(BaseModel):
     tenant: str | None = None
     user_id: str | None = None
     error_type: str | None = Field(default=None, description="The exception class of the last error.")
+    key: str | None = Field(default=None, description="Rate-limit key, e.g. one marketplace account's.")
     text: str | None = Field(default=None, description="Text in the progress message or last error.")
 
 

@@ -35,6 +35,7 @@ def job_routes(ctx: ApiContext) -> APIRouter:
         created_to: Annotated[datetime | None, Query(description="Created before (UTC if naive).")] = None,
         q: Annotated[str | None, Query(description="Text in the progress message or last error.")] = None,
         error_type: Annotated[str | None, Query(description="Exception class of the last error.")] = None,
+        key: Annotated[str | None, Query(description="Rate-limit key: one marketplace account's.")] = None,
         parent: Annotated[str | None, Query(description="Only the children of this job.")] = None,
         oldest_first: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -51,6 +52,7 @@ def job_routes(ctx: ApiContext) -> APIRouter:
             created_to=None if created_to is None else epoch(created_to),
             text=q or None,
             error_type=error_type,
+            key=key,
             parent_id=parent,
             oldest_first=oldest_first,
         )
@@ -162,6 +164,7 @@ def _bulk_filter(body: BulkFilterIn, states: list[JobState]) -> JobFilter:
         tenant=body.tenant,
         user_id=body.user_id,
         error_type=body.error_type,
+        key=body.key,
         text=body.text or None,
         oldest_first=True,
     )

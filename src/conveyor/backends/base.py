@@ -111,6 +111,7 @@ class JobFilter:
     created_to: float | None = None
     text: str | None = None  # substring of the progress message or last error
     error_type: str | None = None
+    key: str | None = None  # the rate-limit key, e.g. one marketplace account's
     parent_id: str | None = None
     roots_only: bool = False
     """Only jobs without a parent: what a person or a schedule started, not the jobs it fanned out into."""

@@ -57,6 +57,8 @@ def _matches(f: JobFilter, states: frozenset[JobState], job: Job) -> bool:
         return False
     if f.created_to is not None and job.created_at >= f.created_to:
         return False
+    if f.key is not None and job.key != f.key:
+        return False
     if f.error_type and (job.error is None or job.error.type != f.error_type):
         return False
     if f.text:

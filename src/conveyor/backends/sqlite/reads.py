@@ -145,7 +145,8 @@ def filter_sql(f: JobFilter) -> tuple[list[str], list[object]]:
         any_of("queue", list(f.queues))
     if f.types:
         any_of("type", list(f.types))
-    for column, value in (("tenant", f.tenant), ("user_id", f.user_id), ("parent_id", f.parent_id)):
+    columns = (("tenant", f.tenant), ("user_id", f.user_id), ("parent_id", f.parent_id), ("rate_key", f.key))
+    for column, value in columns:
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
