@@ -2,7 +2,7 @@
 -- conveyor_event_time() (the engine's time of the change) and conveyor_events_max() are
 -- functions every Conveyor connection registers (see EventConnection).
 CREATE TABLE conveyor_events (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq     INTEGER PRIMARY KEY,  -- rowid: max + 1, and trimming never removes the newest row
     kind    TEXT    NOT NULL,
     job_id  TEXT    NOT NULL,
     type    TEXT    NOT NULL,
