@@ -6,7 +6,6 @@ httpx's ASGI transport buffers whole responses, so a stream needs a server.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +18,7 @@ from fastapi import FastAPI
 from conveyor import Conveyor, FakeClock
 from conveyor.api import AuthConfig, create_api
 
+from ..sse import SseEvent, async_sse_events
 from .conftest import Gates, Tokens, enqueue, free_port
 
 Event = tuple[str, Any]
@@ -43,16 +43,8 @@ async def serving(api: FastAPI) -> AsyncIterator[tuple[str, uvicorn.Server]]:
 
 async def events(response: httpx.Response) -> AsyncIterator[Event]:
     """Parse a server-sent event stream into (event, decoded JSON data) pairs."""
-    name, data = "message", list[str]()
-    async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield name, json.loads("\n".join(data))
-            name, data = "message", list[str]()
-        elif line.startswith("event: "):
-            name = line[len("event: ") :]
-        elif line.startswith("data: "):
-            data.append(line[len("data: ") :])
+    async for name, data, _ in async_sse_events(response):
+        yield name, data
 
 
 async def until(stream: AsyncIterator[Event], wanted: Any, seen: list[Event]) -> Event:
@@ -136,25 +128,6 @@ async def test_stream_refuses_without_a_token(api: FastAPI) -> None:
     assert response.status_code == 401
 
 
-SseEvent = tuple[str, Any, str | None]  # event name, decoded data, SSE id
-
-
-async def with_ids(response: httpx.Response) -> AsyncIterator[SseEvent]:
-    """Like `events`, keeping each event's `id:` line (the cursor a client resumes from)."""
-    name, data, event_id = "message", list[str](), None
-    async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield name, json.loads("\n".join(data)), event_id
-            name, data, event_id = "message", list[str](), None
-        elif line.startswith("event: "):
-            name = line[len("event: ") :]
-        elif line.startswith("data: "):
-            data.append(line[len("data: ") :])
-        elif line.startswith("id: "):
-            event_id = line[len("id: ") :]
-
-
 async def next_matching(stream: AsyncIterator[SseEvent], wanted: Any, seen: list[SseEvent]) -> SseEvent:
     async with asyncio.timeout(10):
         async for event in stream:
@@ -171,7 +144,7 @@ async def test_a_reconnecting_client_resumes_after_its_last_event_id(
     seen: list[SseEvent] = []
     async with serving(api) as (base, _), httpx.AsyncClient(base_url=base, timeout=10) as client:
         async with client.stream("GET", "/api/events", headers=headers) as response:
-            stream = with_ids(response)
+            stream = async_sse_events(response)
             await next_matching(stream, lambda e: e[0] == "stats", seen)
             first = await enqueue(app, "catalog:echo", {"sku": "first"})
             _, added, last_id = await next_matching(
@@ -186,7 +159,7 @@ async def test_a_reconnecting_client_resumes_after_its_last_event_id(
         async with client.stream(
             "GET", "/api/events", headers={**headers, "Last-Event-ID": last_id}
         ) as again:
-            stream = with_ids(again)
+            stream = async_sse_events(again)
             await next_matching(stream, lambda e: e[0] == "job" and e[1]["id"] == first.id, resumed)
     # No snapshot: what came after the last event seen, in order, and nothing before it.
     jobs = [(e[1]["id"], e[1]["event"]["kind"]) for e in resumed if e[0] == "job"]
@@ -203,7 +176,7 @@ async def test_live_events_of_other_tenants_never_reach_a_tenant_token(
         httpx.AsyncClient(base_url=base, timeout=10) as client,
         client.stream("GET", "/api/events", headers=Tokens.header(tokens.tenant_a)) as response,
     ):
-        stream = with_ids(response)
+        stream = async_sse_events(response)
         await next_matching(stream, lambda e: e[0] == "stats", seen)
         other = await enqueue(app, "catalog:echo", {"sku": "b"}, tenant="store-b")
         await app.cancel(other.id)
@@ -230,7 +203,7 @@ async def test_a_client_behind_the_streams_bound_gets_a_fresh_snapshot(
         seen: list[SseEvent] = []
         async with serving(api) as (base, _), httpx.AsyncClient(base_url=base, timeout=10) as client:
             async with client.stream("GET", "/api/events", headers=headers) as response:
-                stream = with_ids(response)
+                stream = async_sse_events(response)
                 await next_matching(stream, lambda e: e[0] == "stats", seen)
                 first = await touch.enqueue(n=0)
                 _, _, last_id = await next_matching(stream, lambda e: e[1].get("id") == first.id, seen)
@@ -240,7 +213,7 @@ async def test_a_client_behind_the_streams_bound_gets_a_fresh_snapshot(
             resumed: list[SseEvent] = []
             again = {**headers, "Last-Event-ID": last_id}
             async with client.stream("GET", "/api/events", headers=again) as response:
-                stream = with_ids(response)
+                stream = async_sse_events(response)
                 # The first job's and the earliest later jobs' events were trimmed unread, so
                 # only a new snapshot (job events without an `event` field) can show them.
                 wanted = {first.id, later[0]}

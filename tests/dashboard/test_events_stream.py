@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-
+from ..sse import SseEvent, sse_events
 from .conftest import Server
 from .test_security import login
-
-SseEvent = tuple[str, Any, str | None]
-
-
-def sse_events(response: httpx.Response) -> Iterator[SseEvent]:
-    name, data, event_id = "message", list[str](), None
-    for line in response.iter_lines():
-        if line == "":
-            if data:
-                yield name, json.loads("\n".join(data)), event_id
-            name, data, event_id = "message", list[str](), None
-        elif line.startswith("event: "):
-            name = line[len("event: ") :]
-        elif line.startswith("data: "):
-            data.append(line[len("data: ") :])
-        elif line.startswith("id: "):
-            event_id = line[len("id: ") :]
 
 
 def first(events: Iterator[SseEvent], wanted: Any) -> SseEvent:

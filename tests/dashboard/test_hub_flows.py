@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from ..sse import sse_events
 from .conftest import Server
-from .test_events_stream import first, sse_events
+from .test_events_stream import first
 from .test_security import login
 
 
