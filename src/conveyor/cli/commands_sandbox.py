@@ -30,7 +30,13 @@ import click
     default=0.0,
     help="Share of requests held past --timeout-delay.",
 )
-@click.option("--timeout-delay", type=click.FloatRange(min=0), default=30.0, show_default=True)
+@click.option(
+    "--timeout-delay",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds a timed-out request is held before it is dropped.",
+)
 @click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Most random extra latency (s).")
 def sandbox(
     names: tuple[str, ...],
