@@ -68,6 +68,9 @@ def test_progress_bar_reaches_100_percent_live(page: Page, server: Server, tmp_p
     shoot(page, tmp_path, "hub", "dashboard-hub.png")
     expect(row.locator('[data-role="bar"]')).to_have_attribute("value", "100", timeout=15_000)
     expect(row.locator('[data-role="state"]')).to_have_text("completed")
+    expect(page.locator('[data-stat="completed"]')).to_have_text("2")  # the cards follow, live
+    expect(page.locator('[data-stat="failed"]')).to_have_text("1")
+    expect(page.locator('[data-stat="success"]')).to_have_text("66.7%")
     page.goto(f"{server.url}/dashboard/jobs/{job_id}")
     expect(page.locator(".facts")).to_contain_text(job_id)
     shoot(page, tmp_path, "job", "dashboard-job.png")

@@ -70,6 +70,25 @@
     if (rows.length === 0 && active && !job.parent_id) rows = [newRow(job)];
     rows.forEach(function (row) { update(row, job); });
   });
+  // The summary cards: jobs running now, waiting (pending or scheduled), finished, and the
+  // success rate of finished jobs, as the page first rendered them.
+  source.addEventListener("stats", function (event) {
+    const stats = JSON.parse(event.data);
+    const s = stats.statistics;
+    const finished = s.completed + s.failed;
+    const shown = {
+      running: stats.status.currently_processing,
+      pending: s.pending,
+      completed: s.completed,
+      failed: s.failed,
+      success: finished ? (100 * s.completed / finished).toFixed(1) + "%" : "\u2013",
+    };
+    Object.keys(shown).forEach(function (name) {
+      document.querySelectorAll('[data-stat="' + name + '"]').forEach(function (el) {
+        el.textContent = String(shown[name]);
+      });
+    });
+  });
   source.addEventListener("removed", function (event) {
     const gone = JSON.parse(event.data);
     document.querySelectorAll('#active-jobs tr[data-job-id="' + CSS.escape(gone.id) + '"]')
