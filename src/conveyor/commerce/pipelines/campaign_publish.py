@@ -46,6 +46,15 @@ PHASE_RETRY = RetryPolicy(transient_tries=3, backoff=0.5, rate_limit_tries=3, ma
 """A phase job absorbs lone 5xx on reads and updates, and 429s with a short wait, without restarting."""
 
 
+def expected_phases(listings: int) -> dict[str, PhaseSpec]:
+    """Every phase expects each listing once, so a tracker's percent only grows as chunks fan out.
+
+    Products refused by validation never reach the phases: the campaign then
+    shows a little under 100 % until it ends.
+    """
+    return {phase: PhaseSpec(weight=1, total=listings) for phase in PHASES}
+
+
 @dataclass(frozen=True)
 class CampaignJobs:
     """The job types `register` declared; enqueue `process` with a campaign id to publish it."""
@@ -193,7 +202,7 @@ def register(
     @app.job("campaign:marketplace", queue="campaigns")
     async def marketplace(ctx: JobContext, campaign_id: int, account_id: int, product_ids: list[int]) -> None:
         """The account's process tracker: resume crashed shipments, then chunk or publish in bulk."""
-        ctx.set_phases({phase: PhaseSpec(weight=1) for phase in PHASES})
+        ctx.set_phases(expected_phases(len(product_ids)))
         kind = await asyncio.to_thread(catalog_io.account_kind, sessions, account_id)
         if kind not in runner.marketplaces:
             raise Unrecoverable(f"campaigns cannot publish to {kind} yet")
@@ -211,7 +220,7 @@ def register(
     async def process(ctx: JobContext, campaign_id: int) -> dict[str, Any] | None:
         """Mark the campaign publishing and fan out one marketplace job per account."""
         groups = await asyncio.to_thread(catalog_io.start_campaign, sessions, campaign_id)
-        ctx.set_phases({phase: PhaseSpec(weight=1) for phase in PHASES})
+        ctx.set_phases(expected_phases(sum(len(ids) for ids in groups.values())))
         for account_id, product_ids in groups.items():
             job = marketplace.options(**continue_on_failure)
             await ctx.spawn(job, campaign_id=campaign_id, account_id=account_id, product_ids=product_ids)
