@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_campaign_world import (
+from campaign_world import (
     FINISHED,
     Spawn,
     World,

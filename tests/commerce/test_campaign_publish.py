@@ -1,6 +1,6 @@
 """Campaign publishing end to end: 1,000 products to the Jumpseller and Shopify simulators.
 
-A worker process runs the jobs (test_campaign_world.py) on SQLite or Redis,
+A worker process runs the jobs (campaign_world.py) on SQLite or Redis,
 the simulators inject 5xx and 429s on top of their real rate limits, and the
 test checks the simulators' state against the catalog, the tracker and the
 ledger: once per valid product, never twice, and again only for edits.
@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from test_campaign_world import (
+from campaign_world import (
     CONCURRENCY,
     Spawn,
     World,
@@ -26,6 +25,7 @@ from test_campaign_world import (
     shopify_state,
     worker_processes,
 )
+from sqlalchemy import select
 
 from conveyor import JobFilter, JobState
 from conveyor.commerce.catalog import Campaign, CampaignStatus, MarketplaceAccount, MarketplaceKind, Product

@@ -1,7 +1,6 @@
 """The world the campaign tests publish into, and the worker process they run.
 
-Not a test module of its own (it has no tests): the end-to-end and crash
-tests share it, and `python tests/commerce/test_campaign_world.py BACKEND_URL
+The end-to-end and crash tests share it, and `python tests/commerce/campaign_world.py BACKEND_URL
 CATALOG_URL` is the worker process they start, so jobs run beside the
 simulators the way a deployment runs them, on their own core.
 
