@@ -31,9 +31,10 @@ from fastapi import FastAPI, Query, Request, Response
 
 from conveyor import Clock
 
-from .base import Gate, Reply, Sandbox, iso, json_response
+from .base import Gate, Reply, iso, json_response
 from .faults import FaultConfig
 from .limits import TokenBucket
+from .sp_api import SpApiSandbox, error_entry
 
 ITEMS = "/listings/2021-08-01/items"
 TOKEN_PATH = "/auth/o2/token"
@@ -80,7 +81,7 @@ class AmazonStore:
     """Accepted PUT/PATCH/DELETE submissions per SKU."""
 
 
-class AmazonSandbox(Sandbox):
+class AmazonSandbox(SpApiSandbox):
     name = "amazon"
     exempt = frozenset({f"POST {TOKEN_PATH}"})
 
@@ -103,41 +104,19 @@ class AmazonSandbox(Sandbox):
             return Gate()
         token = request.headers.get("x-amz-access-token")
         if not token:
-            return Gate(self._denied("Access token is missing in the request header."))
+            return Gate(self.denied("Access token is missing in the request header."))
         expires = self.tokens.get(token)
         if expires is None:
-            return Gate(self._denied("The access token you provided is revoked, malformed or invalid."))
+            return Gate(self.denied("The access token you provided is revoked, malformed or invalid."))
         if expires <= self.clock.now():
-            return Gate(self._denied("The access token you provided has expired."))
+            return Gate(self.denied("The access token you provided has expired."))
         if not self.buckets[operation].try_take():
             self.counters.violations += 1
             return Gate(self.throttled(endpoint))
         return Gate(None, {"x-amzn-RateLimit-Limit": f"{self.buckets[operation].rate:.1f}"})
 
-    def decorate(self, response: Response, gate: Gate) -> None:
-        response.headers["x-amzn-RequestId"] = f"sandbox-{next(self._ids):08d}"
-        status = response.status_code
-        if 200 <= status < 300 or status in (400, 404):
-            super().decorate(response, gate)
-
-    def _denied(self, details: str) -> Response:
-        body = _errors("Unauthorized", "Access to requested resource is denied.", details)
-        return json_response(403, body, {"x-amzn-ErrorType": "AccessDeniedException"})
-
-    def throttled(self, endpoint: str) -> Response:
-        self.counters.rate_limited += 1
-        return json_response(
-            429, _errors("QuotaExceeded", "The frequency of requests was greater than allowed.")
-        )
-
-    def error(self, status: int, message: str) -> Response:
-        code = {400: "InvalidInput", 403: "Unauthorized", 404: "NotFound"}.get(status, "InternalFailure")
-        if status >= 500:
-            message = "We encountered an internal error. Please try again."
-        return json_response(status, _errors(code, message))
-
     def _bad(self, *messages: str) -> Reply:
-        return Reply(json_response(400, {"errors": [_error("InvalidInput", m) for m in messages]}))
+        return Reply(json_response(400, {"errors": [error_entry("InvalidInput", m) for m in messages]}))
 
     # -- routes ---------------------------------------------------------------------------------
 
@@ -261,7 +240,7 @@ class AmazonSandbox(Sandbox):
 
     def _scope(self, seller_id: str, marketplace_ids: str) -> None:
         if seller_id != self.config.seller_id:
-            raise Reply(self._denied("The seller in the request path is not the token's seller."))
+            raise Reply(self.denied("The seller in the request path is not the token's seller."))
         markets = [m for m in marketplace_ids.split(",") if m]
         if not markets:
             raise self._bad("Missing required parameter 'marketplaceIds'.")
@@ -324,11 +303,3 @@ class AmazonSandbox(Sandbox):
 
 def create_app(config: AmazonConfig | None = None, *, clock: Clock | None = None) -> FastAPI:
     return AmazonSandbox(config, clock=clock).app
-
-
-def _error(code: str, message: str, details: str = "") -> dict[str, str]:
-    return {"code": code, "message": message, "details": details}
-
-
-def _errors(code: str, message: str, details: str = "") -> dict[str, Any]:
-    return {"errors": [_error(code, message, details)]}

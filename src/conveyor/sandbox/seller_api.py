@@ -50,9 +50,10 @@ from fastapi import FastAPI, Query, Request, Response
 
 from conveyor import Clock, SystemClock
 
-from .base import Gate, Reply, Sandbox, iso, json_response
+from .base import Gate, Reply, iso, json_response
 from .faults import FaultConfig
 from .limits import TokenBucket
+from .sp_api import SpApiSandbox
 
 Region = Literal["NA", "EU", "FE"]
 ORDERS = "/orders/v0/orders"
@@ -171,7 +172,7 @@ class _Market:
     inventory: list[dict[str, Any]]
 
 
-class SellerApiSandbox(Sandbox):
+class SellerApiSandbox(SpApiSandbox):
     name = "seller_api"
     exempt = frozenset({f"POST {TOKEN_PATH}"})
 
@@ -207,13 +208,13 @@ class SellerApiSandbox(Sandbox):
             return Gate()
         token = request.headers.get("x-amz-access-token")
         if not token:
-            return Gate(self._denied("Access token is missing in the request header."))
+            return Gate(self.denied("Access token is missing in the request header."))
         grant = self.lwa.access.get(token)
         if grant is None:
-            return Gate(self._denied("The access token you provided is revoked, malformed or invalid."))
+            return Gate(self.denied("The access token you provided is revoked, malformed or invalid."))
         seller, expires = grant
         if expires <= self.clock.now():
-            return Gate(self._denied("The access token you provided has expired."))
+            return Gate(self.denied("The access token you provided has expired."))
         request.state.seller = seller
         bucket = self._bucket(seller, operation)
         if not bucket.try_take():
@@ -227,28 +228,6 @@ class SellerApiSandbox(Sandbox):
             rate, burst = self.config.rates[operation]
             self._buckets[key] = TokenBucket(burst, rate, self.clock)
         return self._buckets[key]
-
-    def decorate(self, response: Response, gate: Gate) -> None:
-        response.headers["x-amzn-RequestId"] = f"sandbox-{next(self._ids):08d}"
-        status = response.status_code
-        if 200 <= status < 300 or status in (400, 404):
-            super().decorate(response, gate)
-
-    def _denied(self, details: str) -> Response:
-        body = _errors("Unauthorized", "Access to requested resource is denied.", details)
-        return json_response(403, body, {"x-amzn-ErrorType": "AccessDeniedException"})
-
-    def throttled(self, endpoint: str) -> Response:
-        self.counters.rate_limited += 1
-        return json_response(
-            429, _errors("QuotaExceeded", "The frequency of requests was greater than allowed.")
-        )
-
-    def error(self, status: int, message: str) -> Response:
-        code = {400: "InvalidInput", 403: "Unauthorized", 404: "NotFound"}.get(status, "InternalFailure")
-        if status >= 500:
-            message = "We encountered an internal error. Please try again."
-        return json_response(status, _errors(code, message))
 
     def _bad(self, message: str) -> Reply:
         return Reply(self.error(400, message))
@@ -459,7 +438,3 @@ def _parse_time(value: str) -> float | None:
     except ValueError:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-def _errors(code: str, message: str, details: str = "") -> dict[str, Any]:
-    return {"errors": [{"code": code, "message": message, "details": details}]}
