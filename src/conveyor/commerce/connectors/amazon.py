@@ -16,7 +16,6 @@ before it counts as bad credentials, since an expired token answers 403 too.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -28,17 +27,13 @@ from conveyor.commerce.secrets import Credentials
 
 from .base import DEFAULT_RETRY, Connector, RateLimitHook, RateLimitInfo, RetryPolicy, classify, json_body
 from .models import Listing, RemoteProduct, Variant
+from .sp_api import AccessDenied, LwaTokens, RateReadings
 
 DEFAULT_BASE_URL = "https://sellingpartnerapi-na.amazon.com"
 DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 ITEMS = "/listings/2021-08-01/items"
 OPERATIONS = {"PUT": "putListingsItem", "PATCH": "patchListingsItem", "GET": "getListingsItem"}
 MAX_OTHER_IMAGES = 8
-TOKEN_MARGIN = 60.0
-
-
-class _Forbidden(Unrecoverable):
-    """A 403: bad credentials, or an access token that expired early; `_submit` tells them apart."""
 
 
 class AmazonConnector(Connector):
@@ -61,7 +56,6 @@ class AmazonConnector(Connector):
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
-        credentials.require("client_id", "client_secret", "refresh_token")
         super().__init__(
             base_url=base_url,
             timeout=timeout,
@@ -70,29 +64,19 @@ class AmazonConnector(Connector):
             transport=transport,
             retry=retry,
         )
-        self._credentials = credentials
         self.seller_id = seller_id
         self.marketplace_id = marketplace_id
         self.product_type = product_type
         self.language_tag = language_tag
-        self._token_url = token_url
-        self._default_retry_after = default_retry_after
-        self._token: tuple[str, float] | None = None
-        self._token_lock = asyncio.Lock()
-        self._rates: dict[str, float] = {}
+        self._lwa = LwaTokens(
+            credentials, lambda form: self.request("POST", token_url, scope="token", data=form), self.clock
+        )
+        self._readings = RateReadings(self.clock, default_retry_after)
 
     # -- classification ------------------------------------------------------------------------
 
     def rate_limit_info(self, response: httpx.Response, scope: str) -> RateLimitInfo | None:
-        rate = response.headers.get("x-amzn-RateLimit-Limit")
-        if rate is not None:
-            self._rates[scope] = float(rate)
-            return RateLimitInfo(limit=float(rate), scope=scope)
-        if response.status_code == 429:
-            known = self._rates.get(scope)
-            wait = 1.0 / known if known else self._default_retry_after
-            return RateLimitInfo(remaining=0, reset_at=self.clock.now() + wait, retry_after=wait, scope=scope)
-        return None
+        return self._readings.read(response, scope)
 
     def failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception | None:
         if response.is_success:
@@ -104,7 +88,7 @@ class AmazonConnector(Connector):
         elif isinstance(body, dict) and "error" in body:  # the LWA token endpoint's OAuth shape
             message = str(body.get("error_description") or body["error"])
         if response.status_code == 403:
-            return _Forbidden(message)
+            return AccessDenied(message)
         return classify(response.status_code, message, info.retry_after if info else None)
 
     # -- phases --------------------------------------------------------------------------------
@@ -149,42 +133,17 @@ class AmazonConnector(Connector):
     async def _submit(self, method: str, sku: str, body: dict[str, Any]) -> None:
         path = f"{ITEMS}/{quote(self.seller_id, safe='')}/{quote(sku, safe='')}"
         params = {"marketplaceIds": self.marketplace_id}
-        cached = self._token is not None
-        try:
-            response = await self._call(method, path, body, params)
-        except _Forbidden:
-            if not cached:
-                raise
-            self._token = None
-            response = await self._call(method, path, body, params)
+        response = await self._lwa.call(lambda: self._call(method, path, body, params))
         result = response.json()
         if result.get("status") == "INVALID":
             issues = [i for i in result.get("issues", []) if i.get("severity") == "ERROR"]
             raise Unrecoverable("; ".join(i["message"] for i in issues) or "listing is INVALID")
 
     async def _call(self, method: str, path: str, body: Any, params: dict[str, str]) -> httpx.Response:
-        headers = {"x-amz-access-token": await self._access_token()}
+        headers = {"x-amz-access-token": await self._lwa.get()}
         return await self.request(
             method, path, scope=OPERATIONS[method], json=body, params=params, headers=headers
         )
-
-    async def _access_token(self) -> str:
-        async with self._token_lock:  # concurrent calls on one connector share one refresh
-            now = self.clock.now()
-            if self._token is None or self._token[1] <= now:
-                self._token = await self._fetch_token(now)
-            return self._token[0]
-
-    async def _fetch_token(self, now: float) -> tuple[str, float]:
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": self._credentials["refresh_token"],
-            "client_id": self._credentials["client_id"],
-            "client_secret": self._credentials["client_secret"],
-        }
-        response = await self.request("POST", self._token_url, scope="token", data=form)
-        body = response.json()
-        return body["access_token"], now + float(body.get("expires_in", 3600)) - TOKEN_MARGIN
 
     # -- attributes ----------------------------------------------------------------------------
 

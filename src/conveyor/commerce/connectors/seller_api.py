@@ -27,10 +27,11 @@ from urllib.parse import quote
 
 import httpx
 
-from conveyor import Clock, RateLimited, SystemClock, Unrecoverable
+from conveyor import Clock, RateLimited, SystemClock
 from conveyor.commerce.secrets import Credentials
 
 from .base import RateLimitHook, RateLimitInfo, TransientError, classify, json_body
+from .sp_api import AccessDenied, LwaTokens, RateReadings
 
 DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 REGION_ENDPOINTS: Mapping[str, str] = {
@@ -40,7 +41,6 @@ REGION_ENDPOINTS: Mapping[str, str] = {
 }
 ORDERS = "/orders/v0/orders"
 INVENTORY = "/fba/inventory/v1/summaries"
-TOKEN_MARGIN = 60.0
 MAX_PAGES = 1000
 """A guard against an API that keeps handing out NextTokens."""
 
@@ -49,10 +49,6 @@ MAX_PAGES = 1000
 def _tls() -> ssl.SSLContext:
     """One certificate store for all clients: loading it costs ~40 ms and a run opens a client per account."""
     return httpx.create_ssl_context()
-
-
-class _Forbidden(Unrecoverable):
-    """A 403: bad credentials, or an access token that expired early; `_get_once` tells them apart."""
 
 
 class SellerApiClient:
@@ -76,19 +72,16 @@ class SellerApiClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        credentials.require("client_id", "client_secret", "refresh_token")
-        self._credentials = credentials
         self.marketplace_id = marketplace_id
         self.clock: Clock = clock or SystemClock()
-        self._token_url = token_url
-        self._default_retry_after = default_retry_after
         self._max_inline_wait = max_inline_wait
         self._throttle_retries = throttle_retries
         self._sleep = sleep
         self._on_rate_limit = on_rate_limit
-        self._token: tuple[str, float] | None = None
-        self._token_lock = asyncio.Lock()
-        self._rates: dict[str, float] = {}
+        self._lwa = LwaTokens(
+            credentials, lambda form: self._send("POST", token_url, "token", data=form), self.clock
+        )
+        self._readings = RateReadings(self.clock, default_retry_after)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -172,14 +165,9 @@ class SellerApiClient:
         return await self._get_once(path, operation, params)
 
     async def _get_once(self, path: str, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        cached = self._token is not None
-        try:
-            response = await self._send("GET", path, operation, params=params, authorized=True)
-        except _Forbidden:
-            if not cached:
-                raise
-            self._token = None
-            response = await self._send("GET", path, operation, params=params, authorized=True)
+        response = await self._lwa.call(
+            lambda: self._send("GET", path, operation, params=params, authorized=True)
+        )
         body = json_body(response)
         if not isinstance(body, dict) or not isinstance(body.get("payload"), dict):
             raise TransientError(f"{self.name}: {operation} answered without a payload object")
@@ -195,14 +183,14 @@ class SellerApiClient:
         data: Mapping[str, str] | None = None,
         authorized: bool = False,
     ) -> httpx.Response:
-        headers = {"x-amz-access-token": await self._access_token()} if authorized else {}
+        headers = {"x-amz-access-token": await self._lwa.get()} if authorized else {}
         try:
             response = await self._client.request(method, url, params=params, data=data, headers=headers)
         except httpx.TimeoutException as e:
             raise TransientError(f"{self.name}: {operation} timed out") from e
         except httpx.TransportError as e:
             raise TransientError(f"{self.name}: {operation} failed ({type(e).__name__})") from e
-        info = self._rate_limit_info(response, operation)
+        info = self._readings.read(response, operation)
         if info is not None and self._on_rate_limit is not None:
             result = self._on_rate_limit(info)
             if result is not None:
@@ -210,19 +198,6 @@ class SellerApiClient:
         if response.is_success:
             return response
         raise self._failure(response, info)
-
-    def _rate_limit_info(self, response: httpx.Response, operation: str) -> RateLimitInfo | None:
-        rate = response.headers.get("x-amzn-RateLimit-Limit")
-        if rate is not None:
-            self._rates[operation] = float(rate)
-            return RateLimitInfo(limit=float(rate), scope=operation)
-        if response.status_code == 429:
-            known = self._rates.get(operation)
-            wait = 1.0 / known if known else self._default_retry_after
-            return RateLimitInfo(
-                remaining=0, reset_at=self.clock.now() + wait, retry_after=wait, scope=operation
-            )
-        return None
 
     def _failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception:
         body = json_body(response)
@@ -234,23 +209,5 @@ class SellerApiClient:
         elif isinstance(body, dict) and "error" in body:  # the LWA token endpoint's OAuth shape
             message = str(body.get("error_description") or body["error"])
         if response.status_code == 403:
-            return _Forbidden(f"{self.name}: {message}")
+            return AccessDenied(f"{self.name}: {message}")
         return classify(response.status_code, f"{self.name}: {message}", info.retry_after if info else None)
-
-    async def _access_token(self) -> str:
-        async with self._token_lock:
-            now = self.clock.now()
-            if self._token is None or self._token[1] <= now:
-                self._token = await self._fetch_token(now)
-            return self._token[0]
-
-    async def _fetch_token(self, now: float) -> tuple[str, float]:
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": self._credentials["refresh_token"],
-            "client_id": self._credentials["client_id"],
-            "client_secret": self._credentials["client_secret"],
-        }
-        response = await self._send("POST", self._token_url, "token", data=form)
-        body = response.json()
-        return body["access_token"], now + float(body.get("expires_in", 3600)) - TOKEN_MARGIN
