@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import click
 
 
@@ -49,7 +52,7 @@ def sandbox(
     timeout_delay: float,
     latency: float,
 ) -> None:
-    """Run the named simulators and print each one's base URL.
+    """Run the named simulators and print each one's base URL; SIGINT or SIGTERM stops them.
 
     NAME is one of: akeneo, amazon, ebay, jumpseller, openai, promidata,
     seller_api, shopify. They reproduce the real APIs' paths, errors and rate
@@ -76,4 +79,9 @@ def sandbox(
     def ready(running: RunningSandbox) -> None:
         click.echo(f"{running.sandbox.name} {running.api_url}")
 
-    serve(names, host, port, faults=faults, on_ready=ready)
+    # Handlers of its own rather than KeyboardInterrupt: SIGTERM (systemd, docker stop) stops it
+    # too, and so does SIGINT when the shell started it with SIGINT ignored (a background job).
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    serve(names, host, port, faults=faults, on_ready=ready, stop=stop)
