@@ -196,15 +196,19 @@ class Conveyor(Orchestration):
         now: float,
         **links: Any,
     ) -> NewJob:
+        return NewJob(
+            id=new_job_id(), payload_json=payload_json, **self._job_fields(job_type, options, now), **links
+        )
+
+    def _job_fields(self, job_type: JobType[Any, Any], options: JobOptions, now: float) -> dict[str, Any]:
+        """Every `NewJob` field but the id and payload: the same for all jobs of one bulk enqueue."""
         run_at = options.run_at if options.run_at is not None else now + (options.delay or 0.0)
         key = options.key
         if key is None and (job_type.rate_limit is not None or job_type.breaker is not None):
             key = job_type.name  # a type-wide limit or breaker when no finer key is given
-        return NewJob(
-            id=new_job_id(),
+        return dict(
             type=job_type.name,
             queue=check_name("queue", options.queue) if options.queue else job_type.queue,
-            payload_json=payload_json,
             state=JobState.SCHEDULED if run_at > now else JobState.PENDING,
             priority=options.priority if options.priority is not None else job_type.priority,
             max_attempts=options.attempts if options.attempts is not None else job_type.attempts,
@@ -225,7 +229,6 @@ class Conveyor(Orchestration):
             group_limit=job_type.group_concurrency if options.group else None,
             dedup=DedupMode(options.dedup),
             dedup_until=now + options.dedup_ttl if options.dedup_ttl else None,
-            **links,
         )
 
     async def enqueue(
@@ -269,14 +272,15 @@ class Conveyor(Orchestration):
         if options.dedup_key is not None:
             raise PayloadError("one dedup_key cannot apply to many jobs; enqueue them one by one")
         limit = self.settings.max_payload_bytes
-        now = self.clock.now()
+        dump = job_type.signature.dump
+        fields = self._job_fields(job_type, options, self.clock.now())
         jobs = []
         for index, payload in enumerate(payloads):
             try:
-                payload_json = job_type.signature.dump(payload, limit=limit)
+                payload_json = dump(payload, limit=limit)
             except PayloadError as exc:
                 raise PayloadError(f"job #{index}: {exc}") from None
-            jobs.append(self._new_job(job_type, payload_json, options, now))
+            jobs.append(NewJob(id=new_job_id(), payload_json=payload_json, **fields))
         if not jobs:
             return []
         results: list[EnqueueResult] = await (await self.backend()).enqueue(jobs)

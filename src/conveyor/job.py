@@ -225,9 +225,13 @@ class Submitted:
     created: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewJob:
-    """A job as the engine hands it to a backend: validated, serialised, timed."""
+    """A job as the engine hands it to a backend: validated, serialised, timed.
+
+    Not frozen: a bulk enqueue builds one per job, and a frozen dataclass's
+    `__init__` costs twice as much. Nothing changes one after it is built.
+    """
 
     id: str
     type: str

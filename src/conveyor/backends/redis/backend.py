@@ -110,15 +110,14 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
             if new_queues:
                 yield ("SADD", self.layout.queues, *new_queues)
             for queue, chunk in planned:
-                # The lookup goes first, so no reader ever finds a job it cannot locate.
-                yield Script("register", self.layout.base, (queue, json.dumps([job.id for job in chunk])))
+                yield self._store.register(queue, [job.id for job in chunk])
                 payload = json.dumps([new_job_record(job) for job in chunk])
                 yield Script("enqueue", self._base(queue), (self.layout.wake, queue, payload, ""))
 
         outs = await self._store.run(commands())
         self._store.known_queues |= new_queues
         holders: dict[str, str] = {}
-        for (_, chunk), (collisions, _, _) in zip(planned, outs[1::2], strict=True):
+        for (_, chunk), (collisions, _, _) in zip(planned, outs, strict=True):
             for position, holder in zip(collisions[::2], collisions[1::2], strict=True):
                 holders[chunk[position - 1].id] = holder
         if holders:

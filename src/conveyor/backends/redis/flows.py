@@ -249,14 +249,14 @@ class Flows:
                     ids = [j.id for j in chunk]
                     kids = [k for k in below if k.parent_id in set(ids)]
                     plan.append((chunk, kids))
-                    items.append(Script("register", self.keys.base, (queue, json.dumps(ids))))
+                    items.append(self._store.register(queue, ids))
                     args = (self.keys.wake, queue, json.dumps([records[i] for i in ids]))
                     items.append(
                         Script("enqueue", self._base(queue), (*args, adoption(kids) if kids else ""))
                     )
             outs = await self._store.run(items)
-            outs = outs[len(outs) - 2 * len(plan) :]
-            for (chunk, kids), (collisions, adopted, flat) in zip(plan, outs[1::2], strict=True):
+            outs = outs[len(outs) - len(plan) :]
+            for (chunk, kids), (collisions, adopted, flat) in zip(plan, outs, strict=True):
                 entries += posted(chunk[0].queue, flat)
                 holders = dict(zip(collisions[::2], collisions[1::2], strict=True))
                 for position, job in enumerate(chunk, 1):
@@ -341,13 +341,13 @@ class Flows:
             for chunk in chunks(waiting):
                 ids = [u["record"][0] for _, u in chunk]
                 plan.append(chunk)
-                items.append(Script("register", self.keys.base, (queue, json.dumps(ids))))
+                items.append(self._store.register(queue, ids))
                 records = json.dumps([u["record"] for _, u in chunk])
                 items.append(Script("enqueue", self._base(queue), (self.keys.wake, queue, records, "")))
         entries: Posted = []
         if items:
             outs = await self._store.run(items)
-            for chunk, (collisions, _, flat) in zip(plan, outs[1::2], strict=True):
+            for chunk, (collisions, _, flat) in zip(plan, outs, strict=True):
                 entries += posted(chunk[0][1]["q"], flat)
                 refused = set(collisions[::2])
                 for position, (q, u) in enumerate(chunk, 1):

@@ -3,6 +3,11 @@
 Scripts are called by SHA (EVALSHA), so a call sends only its arguments; a
 server that lost its script cache (restart, SCRIPT FLUSH) answers NOSCRIPT,
 and exactly the calls that got that answer are sent again after a reload.
+
+Script calls bypass redis-py's command layer and its pool's per-call work
+(locks, a health-check read, observability hooks), which together cost more
+than the round trip on loopback: `run` packs with hiredis and writes a whole
+call at once on a connection of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from hiredis import pack_command
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -33,7 +39,7 @@ Arg = str | int | float
 Command = tuple[Arg, ...]  # a plain Redis command: ("HSET", key, field, value)
 SCRIPTS = [
     *("enqueue", "fetch", "settle", "renew", "recover", "cancel", "retry", "remove"),
-    *("cleanup", "progress", "log", "pause", "resume", "heartbeat", "unregister", "register"),
+    *("cleanup", "progress", "log", "pause", "resume", "heartbeat", "unregister"),
     *("tell_parent", "cancel_kids", "born", "ack", "bag", "phases"),
     *("schedule_put", "schedule_tick", "schedule_drop", "key_fact", "key_apply"),
 ]
@@ -41,6 +47,8 @@ MAX_CACHED_IDS = 100_000
 CONNECT_TIMEOUT = 5.0
 ROUND_TRIP_TIMEOUT = 30.0
 MAX_IN_FLIGHT = 20  # script calls sent before their replies are read
+SEND_BYTES = 16 * 1024  # a call's commands are written once this much is packed, or at its end
+IDLE_CHECK = 1.0  # seconds: a connection idle longer is checked (closed? unread data?) before use
 
 
 def redacted(url: str) -> str:
@@ -84,6 +92,7 @@ class Store:
         self._shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()}
         self._client: aioredis.Redis | None = None
         self._script_pool: aioredis.ConnectionPool | None = None
+        self._idle: list[tuple[Connection, float]] = []  # script connections, last given back last
         # A job's queue never changes and ids are never reused, so a cached entry is never wrong.
         self._queue_of: dict[str, str] = {}
         self.known_queues: set[str] = set()
@@ -103,8 +112,9 @@ class Store:
             "socket_connect_timeout": CONNECT_TIMEOUT,
         }
         self._client = aioredis.Redis.from_url(self.url, socket_timeout=ROUND_TRIP_TIMEOUT, **options)
-        # Scripts get their own pool without socket timeouts: redis-py enforces those with
+        # Scripts get connections without socket timeouts: redis-py enforces those with
         # asyncio.wait_for, which costs a task per send; `run` puts one timeout around the lot.
+        # The pool only makes and checks them; `_take` and `_give_back` keep the idle ones.
         self._script_pool = aioredis.ConnectionPool.from_url(self.url, socket_timeout=None, **options)
         try:
             await self.load_scripts()
@@ -113,6 +123,9 @@ class Store:
             raise
 
     async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            await conn.disconnect()
         if self._script_pool is not None:
             await self._script_pool.aclose()
             self._script_pool = None
@@ -131,20 +144,15 @@ class Store:
     async def run(self, items: Iterable[Script | Command]) -> list[Any]:
         """Send script calls (and plain commands) on one connection; return the scripts' results.
 
-        Items go out in order, each script as soon as it (and the commands before it) is
-        built, and replies are read once MAX_IN_FLIGHT scripts are outstanding or at the
-        end. So a call costs one round trip however many items it has, a bulk call builds
-        its next chunk while Redis runs the previous one, and memory stays bounded.
-        (redis-py's Pipeline costs more per call than the round trip itself.)
+        Items go out in order, written together once SEND_BYTES are packed or at
+        the end, and replies are read once MAX_IN_FLIGHT scripts are outstanding
+        or at the end. So a small call is one write and one round trip, a bulk call
+        builds its next chunk while Redis runs the previous one, and memory stays
+        bounded.
         """
-        pool = self._script_pool
-        if pool is None:
-            raise BackendError("the Redis backend is not open")
         sent: list[Script | Command] = []
         replies: list[Any] = []
-        # redis-py types get_connection in some releases and not in others; name its type once.
-        get_connection: Callable[[], Awaitable[Connection]] = pool.get_connection
-        conn = await get_connection()
+        conn = await self._take()
         try:
             async with asyncio.timeout(ROUND_TRIP_TIMEOUT) as deadline:
 
@@ -155,27 +163,29 @@ class Store:
                         except ResponseError as exc:  # read in full: the connection is still in step
                             replies.append(exc)
 
-                batch: list[Command] = []
+                packed: list[bytes] = []
+                size = 0
                 scripts: list[int] = []  # positions of the scripts in `sent`
                 for item in items:
                     sent.append(item)
-                    batch.append(self._command(item))
+                    packed.append(pack_command(cast(Any, self._command(item))))  # its stub wants a 1-tuple
+                    size += len(packed[-1])
                     if isinstance(item, Script):
                         scripts.append(len(sent))
-                        await conn.send_packed_command(conn.pack_commands(batch), check_health=False)
-                        batch = []
+                    if size >= SEND_BYTES:
+                        await conn.send_packed_command(packed, check_health=False)
+                        packed, size = [], 0
                         if len(scripts) > MAX_IN_FLIGHT:
                             await read_until(scripts[-MAX_IN_FLIGHT - 1])
                             # The limit is per round trip, not for a whole bulk call.
                             deadline.reschedule(asyncio.get_running_loop().time() + ROUND_TRIP_TIMEOUT)
-                if batch:
-                    await conn.send_packed_command(conn.pack_commands(batch), check_health=False)
+                if packed:
+                    await conn.send_packed_command(packed, check_health=False)
                 await read_until(len(sent))
         except BaseException:
             await conn.disconnect()  # replies may be left unread
             raise
-        finally:
-            await pool.release(conn)
+        self._give_back(conn)
         missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if missing:
             await self.load_scripts()
@@ -187,10 +197,34 @@ class Store:
                 raise reply
         return [reply for item, reply in zip(sent, replies, strict=True) if isinstance(item, Script)]
 
+    async def _take(self) -> Connection:
+        """An idle script connection, checked if it idled long enough to have gone stale, or a new one."""
+        pool = self._script_pool
+        if pool is None:
+            raise BackendError("the Redis backend is not open")
+        if self._idle:
+            conn, since = self._idle.pop()
+            if asyncio.get_running_loop().time() - since > IDLE_CHECK:
+                await pool.ensure_connection(conn)  # reconnects one the server closed
+            return conn
+        # redis-py leaves these untyped in some releases; name their types once.
+        make: Callable[[], Connection] = pool.make_connection
+        conn = make()
+        connect: Callable[[], Awaitable[None]] = conn.connect
+        await connect()
+        return conn
+
+    def _give_back(self, conn: Connection) -> None:
+        self._idle.append((conn, asyncio.get_running_loop().time()))
+
     def _command(self, item: Script | Command) -> Command:
         if isinstance(item, Script):
             return ("EVALSHA", self._shas[item.name], 1, item.base, *item.args)
         return item
+
+    def register(self, queue: str, job_ids: Iterable[str]) -> Command:
+        """Record new jobs' queue; sent before they are stored, so no reader finds a job it cannot locate."""
+        return ("HSET", self.keys.ids, *(field for job_id in job_ids for field in (job_id, queue)))
 
     # id -> queue --------------------------------------------------------------------------
 

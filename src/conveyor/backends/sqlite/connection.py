@@ -17,6 +17,10 @@ from typing import TypeVar
 from ...errors import BackendError, BackendUnavailable
 
 T = TypeVar("T")
+# SQLite's default page cache is 2 MiB: a 10,000-job bulk insert touches more pages than that (jobs,
+# their indexes, events) and spills to the WAL mid-transaction, a third slower. A page costs
+# memory only once it is read.
+CACHE_KIB = 32 * 1024
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -82,6 +86,7 @@ class SQLiteConnection:
             self.path, isolation_level=None, check_same_thread=False, timeout=wait, factory=EventConnection
         )
         conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.create_function("conveyor_event_time", 0, lambda: conn.event_time)
         conn.create_function("conveyor_events_max", 0, lambda: self.events_max, deterministic=True)
         return conn
