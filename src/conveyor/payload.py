@@ -71,6 +71,8 @@ class HandlerSignature:
             default = ... if p.default is p.empty else p.default
             fields[p.name] = (hints.get(p.name, Any), default)
         self._signature = inspect.Signature(params)
+        self._names = frozenset(p.name for p in params if p.kind is not p.VAR_KEYWORD)
+        self._any_names = extra == "allow"
         self.model = pydantic.create_model(
             f"{job_name}:payload",
             __config__=pydantic.ConfigDict(extra=extra, arbitrary_types_allowed=False),
@@ -79,6 +81,8 @@ class HandlerSignature:
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Turn a Python call's arguments into a payload mapping."""
+        if not args and (self._any_names or kwargs.keys() <= self._names):
+            return dict(kwargs)  # what binding gives, without `inspect`'s cost on every enqueue
         try:
             bound = self._signature.bind_partial(*args, **kwargs)
         except TypeError as exc:

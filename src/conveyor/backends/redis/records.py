@@ -43,7 +43,9 @@ def new_job_record(job: NewJob, parent_queue: str | None = None) -> list[Any]:
     """What enqueue.lua reads: the fields it indexes by, then the hash as a flat field/value list.
 
     Built directly as a list: this runs once per job of every bulk enqueue. Flow
-    fields are written only when they differ from their defaults.
+    fields are written only when they differ from their defaults. The first nine
+    fields are always there, in this order: enqueue.lua reads type and created_at
+    by position.
     """
     state, priority, run_at = job.state.value, str(job.priority), num(job.run_at)
     flat = [

@@ -11,11 +11,11 @@
 -- not stored (every other job was, or, for a replayed call, already had been);
 -- adopted is what `adopt` returned ({} without ARGV[4]); posted the outbox
 -- entries written (a child cancelled before it was stored is stored cancelled).
--- A stored job's event, from the record in hand rather than a read of the new hash.
+-- A stored job's event, from the record in hand rather than a read of the new hash: the
+-- flat list starts with fixed fields (records.py), type 2nd and created_at 9th; a new job
+-- has no progress yet.
 local function added(id, state, tenant, flat)
-    local fields = {}
-    for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
-    append_event(id, 'added', fields.type, tenant, state, fields.percent, fields.message, fields.created_at)
+    append_event(id, 'added', flat[4], tenant, state, nil, nil, flat[18])
 end
 
 local jobs = cjson.decode(ARGV[3])
