@@ -78,6 +78,8 @@ class HandlerSignature:
             __config__=pydantic.ConfigDict(extra=extra, arbitrary_types_allowed=False),
             **fields,
         )
+        self._validator = self.model.__pydantic_validator__
+        self._serializer = self.model.__pydantic_serializer__
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Turn a Python call's arguments into a payload mapping."""
@@ -99,12 +101,14 @@ class HandlerSignature:
             raise PayloadError(
                 f"payload for {self.job_name!r} must be a JSON object, got {type(payload).__name__}"
             )
+        # The model's own validator and serializer: what model_validate and model_dump_json
+        # call, without their wrappers, which cost twice the work itself per enqueued job.
         try:
-            model = self.model.model_validate(dict(payload))
+            model = self._validator.validate_python(payload if type(payload) is dict else dict(payload))
         except pydantic.ValidationError as exc:
             raise PayloadError(f"invalid payload for {self.job_name!r}: {_error_summary(exc)}") from None
         try:
-            text: str = model.model_dump_json()
+            text: str = self._serializer.to_json(model).decode()
         except PydanticSerializationError as exc:
             raise PayloadError(f"payload for {self.job_name!r} is not JSON-serialisable: {exc}") from exc
         if len(text) > limit:
