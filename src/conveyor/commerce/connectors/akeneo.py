@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from conveyor import Clock, SystemClock, Unrecoverable
+from conveyor import Clock, Unrecoverable
 from conveyor.commerce.secrets import Credentials
 
-from .base import RateLimitHook, RateLimitInfo, TransientError, classify, json_body
+from . import base
+from .base import ONE_TRY, ApiClient, RateLimitHook, RateLimitInfo, classify, json_body
 
 TOKEN_PATH = "/api/oauth/v1/token"
 PRODUCTS = "/api/rest/v1/products"
@@ -35,8 +35,16 @@ class CredentialsRejected(Unrecoverable):
     """The token endpoint refused the client or user credentials (Akeneo answers 4xx, not 401)."""
 
 
-class AkeneoConnector:
-    """Reads an Akeneo PIM; use as `async with` so the connection pool closes."""
+class TokenExpired(base.CredentialsRejected):
+    """A read answered 401: the token may have expired early, so a cached one is replaced once."""
+
+
+class AkeneoConnector(ApiClient):
+    """Reads an Akeneo PIM; use as `async with` so the connection pool closes.
+
+    Nothing is repeated by the shared request path (`ONE_TRY`); a failed page
+    fails the import job, whose own retries start it again.
+    """
 
     name = "akeneo"
 
@@ -54,25 +62,18 @@ class AkeneoConnector:
         credentials.require("client_id", "secret", "username", "password")
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"Akeneo pages hold 1 to {MAX_PAGE} items, not {page_size}")
-        self.page_size = page_size
-        self.clock: Clock = clock or SystemClock()
-        self._credentials = credentials
-        self._on_rate_limit = on_rate_limit
-        self._client = httpx.AsyncClient(
+        super().__init__(
             base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=timeout,
+            on_rate_limit=on_rate_limit,
+            clock=clock,
             transport=transport,
+            retry=ONE_TRY,
         )
+        self.page_size = page_size
+        self._credentials = credentials
         self._token: tuple[str, float] | None = None
         self._token_lock = asyncio.Lock()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._client.aclose()
 
     async def count_products(self) -> int:
         """The catalogue's product count (`with_count` on a one-item offset page)."""
@@ -98,11 +99,13 @@ class AkeneoConnector:
 
     async def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
         cached = self._token is not None
-        response = await self._send("GET", url, params=params, headers=await self._bearer())
-        if response.status_code == 401 and cached:
+        try:
+            response = await self.request("GET", url, params=params, headers=await self._bearer())
+        except TokenExpired:
+            if not cached:
+                raise
             self._token = None
-            response = await self._send("GET", url, params=params, headers=await self._bearer())
-        self._raise_for(response)
+            response = await self.request("GET", url, params=params, headers=await self._bearer())
         body: dict[str, Any] = response.json()
         return body
 
@@ -117,44 +120,32 @@ class AkeneoConnector:
         c = self._credentials
         basic = base64.b64encode(f"{c['client_id']}:{c['secret']}".encode()).decode()
         grant = {"grant_type": "password", "username": c["username"], "password": c["password"]}
-        response = await self._send(
+        response = await self.request(
             "POST", TOKEN_PATH, json=grant, headers={"Authorization": f"Basic {basic}"}
         )
-        if 400 <= response.status_code < 500 and response.status_code != 429:
-            body = json_body(response)
-            message = body.get("message") if isinstance(body, dict) else None
-            raise CredentialsRejected(f"{self.name}: {message or f'HTTP {response.status_code}'}")
-        self._raise_for(response)
         answer = response.json()
         return answer["access_token"], now + float(answer.get("expires_in", 3600)) - TOKEN_MARGIN
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._client.request(method, url, **kwargs)
-        except httpx.TimeoutException as e:
-            raise TransientError(f"{self.name}: {method} {url} timed out") from e
-        except httpx.TransportError as e:
-            raise TransientError(f"{self.name}: {method} {url} failed ({type(e).__name__})") from e
-        if response.status_code == 429:
-            wait = _retry_after(response)
-            info = RateLimitInfo(
-                remaining=0, reset_at=self.clock.now() + wait, retry_after=wait, scope="per_second"
-            )
-            if self._on_rate_limit is not None:
-                result = self._on_rate_limit(info)
-                if result is not None:
-                    await result
-        return response
+    def rate_limit_info(self, response: httpx.Response, scope: str) -> RateLimitInfo | None:
+        if response.status_code != 429:
+            return None
+        wait = _retry_after(response)
+        return RateLimitInfo(
+            remaining=0, reset_at=self.clock.now() + wait, retry_after=wait, scope="per_second"
+        )
 
-    def _raise_for(self, response: httpx.Response) -> None:
+    def failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception | None:
         if response.is_success:
-            return
+            return None
         body = json_body(response)
         message = str(body.get("message")) if isinstance(body, dict) and body.get("message") else ""
-        wait = _retry_after(response) if response.status_code == 429 else None
-        raise classify(
-            response.status_code, f"{self.name}: {message or f'HTTP {response.status_code}'}", wait
-        )
+        message = f"{self.name}: {message or f'HTTP {response.status_code}'}"
+        status = response.status_code
+        if response.request.url.path.endswith(TOKEN_PATH) and 400 <= status < 500 and status != 429:
+            return CredentialsRejected(message)
+        if status == 401:
+            return TokenExpired(message)
+        return classify(status, message, info.retry_after if info else None)
 
 
 def _retry_after(response: httpx.Response) -> float:

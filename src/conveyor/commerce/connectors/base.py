@@ -78,6 +78,8 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+ONE_TRY = RetryPolicy(transient_tries=1)
+"""Nothing repeated inside the client: every failure goes straight to the job's own retries."""
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
@@ -169,8 +171,12 @@ def json_body(response: httpx.Response) -> Any:
         return None
 
 
-class Connector(ABC):
-    """Base of the marketplace connectors; use as `async with` so the connection pool closes."""
+class ApiClient(ABC):
+    """One API's pooled client: sends requests, reports rate-limit readings, raises outcome classes.
+
+    The marketplace connectors and the clients that only read or ask (catalog
+    imports, AI providers) share it; use as `async with` so the pool closes.
+    """
 
     name: ClassVar[str]
 
@@ -309,6 +315,10 @@ class Connector(ABC):
     @abstractmethod
     def failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception | None:
         """The exception this answer means, or None when it is a success."""
+
+
+class Connector(ApiClient):
+    """Base of the marketplace connectors: publishing a listing in three phases."""
 
     @abstractmethod
     async def create_or_update_product(self, listing: Listing, remote: RemoteProduct | None) -> RemoteProduct:

@@ -14,23 +14,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from conveyor import Clock, SystemClock, Unrecoverable
+from conveyor import Clock, Unrecoverable
 from conveyor.commerce.secrets import Credentials
 
-from .base import HeaderAuth, RateLimitHook, RateLimitInfo, TransientError, classify, json_body
+from .base import ApiClient, HeaderAuth, RateLimitHook, RateLimitInfo, TransientError, classify, json_body
 
 DEFAULT_BASE_URL = "https://api.openai.com"
 COMPLETIONS = "/v1/chat/completions"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
 
-class OpenAICompatConnector:
-    """Chat completions over a pooled `httpx.AsyncClient`; use as `async with`."""
+class OpenAICompatConnector(ApiClient):
+    """Chat completions over a pooled `httpx.AsyncClient`; use as `async with`.
+
+    A completion is a POST, so nothing is repeated inside after a failure.
+    """
 
     name = "openai"
 
@@ -46,23 +48,15 @@ class OpenAICompatConnector:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         credentials.require("api_key")
-        self.model = model
-        self.clock: Clock = clock or SystemClock()
-        self._on_rate_limit = on_rate_limit
-        self._client = httpx.AsyncClient(
+        super().__init__(
             base_url=base_url,
+            timeout=timeout,
+            on_rate_limit=on_rate_limit,
+            clock=clock,
             auth=HeaderAuth("Authorization", f"Bearer {credentials['api_key']}"),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._client.aclose()
+        self.model = model
 
     async def complete(self, messages: Sequence[tuple[str, str]], *, temperature: float = 0.0) -> str:
         """The assistant's reply to `(role, content)` messages."""
@@ -71,27 +65,14 @@ class OpenAICompatConnector:
             "messages": [{"role": role, "content": content} for role, content in messages],
             "temperature": temperature,
         }
-        try:
-            response = await self._client.post(COMPLETIONS, json=body)
-        except httpx.TimeoutException as e:
-            raise TransientError(f"{self.name}: chat completion timed out") from e
-        except httpx.TransportError as e:
-            raise TransientError(f"{self.name}: chat completion failed ({type(e).__name__})") from e
-        info = self.rate_limit_info(response)
-        if info is not None and self._on_rate_limit is not None:
-            result = self._on_rate_limit(info)
-            if result is not None:
-                await result
-        failure = self.failure(response, info)
-        if failure is not None:
-            raise failure
+        response = await self.request("POST", COMPLETIONS, json=body)
         choices = response.json().get("choices") or []
         content = choices[0].get("message", {}).get("content") if choices else None
         if not isinstance(content, str):
             raise TransientError(f"{self.name}: answer without a message", status=response.status_code)
         return content.strip()
 
-    def rate_limit_info(self, response: httpx.Response) -> RateLimitInfo | None:
+    def rate_limit_info(self, response: httpx.Response, scope: str) -> RateLimitInfo | None:
         headers = response.headers
         remaining = headers.get("x-ratelimit-remaining-requests")
         reset = _seconds(headers.get("x-ratelimit-reset-requests"))

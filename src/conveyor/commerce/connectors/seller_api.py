@@ -1,7 +1,7 @@
 """Amazon SP-API reads for one seller account: orders (v0), their items, and FBA inventory summaries.
 
-This is a read client, not a publishing `Connector`, but it answers failures
-the same way the publishing connectors do: bad credentials (LWA
+This is a read client (an `ApiClient`, not a publishing `Connector`), and it
+answers failures the way the publishing connectors do: bad credentials (LWA
 `invalid_client` / `invalid_grant`, a 403 that a fresh token does not cure)
 are `Unrecoverable`; 5xx, timeouts and dropped connections are
 `TransientError`; a 429 is `RateLimited`, waiting one token at the rate the
@@ -17,20 +17,17 @@ raised for the engine to re-delay the job without spending an attempt.
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from conveyor import Clock, RateLimited, SystemClock
+from conveyor import Clock, RateLimited
 from conveyor.commerce.secrets import Credentials
 
-from .base import RateLimitHook, RateLimitInfo, TransientError, classify, json_body
+from .base import ONE_TRY, ApiClient, RateLimitHook, RateLimitInfo, TransientError, classify, json_body
 from .sp_api import AccessDenied, LwaTokens, RateReadings
 
 DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
@@ -45,14 +42,12 @@ MAX_PAGES = 1000
 """A guard against an API that keeps handing out NextTokens."""
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One certificate store for all clients: loading it costs ~40 ms and a run opens a client per account."""
-    return httpx.create_ssl_context()
+class SellerApiClient(ApiClient):
+    """Orders and inventory of one seller in one marketplace; use as `async with`.
 
-
-class SellerApiClient:
-    """Orders and inventory of one seller in one marketplace; use as `async with`."""
+    Nothing is repeated by the shared request path (`ONE_TRY`): a short
+    throttle is waited out page by page in `_get`, with its own limits.
+    """
 
     name = "amazon-seller"
 
@@ -72,33 +67,22 @@ class SellerApiClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            on_rate_limit=on_rate_limit,
+            clock=clock,
+            transport=transport,
+            retry=ONE_TRY,
+        )
         self.marketplace_id = marketplace_id
-        self.clock: Clock = clock or SystemClock()
         self._max_inline_wait = max_inline_wait
         self._throttle_retries = throttle_retries
         self._sleep = sleep
-        self._on_rate_limit = on_rate_limit
         self._lwa = LwaTokens(
-            credentials, lambda form: self._send("POST", token_url, "token", data=form), self.clock
+            credentials, lambda form: self._call("POST", token_url, "token", data=form), self.clock
         )
         self._readings = RateReadings(self.clock, default_retry_after)
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-            verify=_tls(),
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -166,14 +150,14 @@ class SellerApiClient:
 
     async def _get_once(self, path: str, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         response = await self._lwa.call(
-            lambda: self._send("GET", path, operation, params=params, authorized=True)
+            lambda: self._call("GET", path, operation, params=params, authorized=True)
         )
         body = json_body(response)
         if not isinstance(body, dict) or not isinstance(body.get("payload"), dict):
             raise TransientError(f"{self.name}: {operation} answered without a payload object")
         return body
 
-    async def _send(
+    async def _call(
         self,
         method: str,
         url: str,
@@ -184,22 +168,14 @@ class SellerApiClient:
         authorized: bool = False,
     ) -> httpx.Response:
         headers = {"x-amz-access-token": await self._lwa.get()} if authorized else {}
-        try:
-            response = await self._client.request(method, url, params=params, data=data, headers=headers)
-        except httpx.TimeoutException as e:
-            raise TransientError(f"{self.name}: {operation} timed out") from e
-        except httpx.TransportError as e:
-            raise TransientError(f"{self.name}: {operation} failed ({type(e).__name__})") from e
-        info = self._readings.read(response, operation)
-        if info is not None and self._on_rate_limit is not None:
-            result = self._on_rate_limit(info)
-            if result is not None:
-                await result
-        if response.is_success:
-            return response
-        raise self._failure(response, info)
+        return await self.request(method, url, scope=operation, params=params, data=data, headers=headers)
 
-    def _failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception:
+    def rate_limit_info(self, response: httpx.Response, scope: str) -> RateLimitInfo | None:
+        return self._readings.read(response, scope)
+
+    def failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception | None:
+        if response.is_success:
+            return None
         body = json_body(response)
         message = f"HTTP {response.status_code}"
         if isinstance(body, dict) and isinstance(body.get("errors"), list):

@@ -10,22 +10,21 @@ and a 429 is `RateLimited` for its `Retry-After` seconds.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from conveyor import Clock, SystemClock
+from conveyor import Clock
 from conveyor.commerce.secrets import Credentials
 
-from .base import HeaderAuth, RateLimitHook, RateLimitInfo, TransientError, classify, json_body
+from .base import ONE_TRY, ApiClient, HeaderAuth, RateLimitHook, RateLimitInfo, classify, json_body
 
 API_VERSION = "2026-04"
 MAX_PAGE = 250
 
 
-class ShopifyCatalogReader:
+class ShopifyCatalogReader(ApiClient):
     """Lists a shop's catalog; `shop_url` is `https://{shop}.myshopify.com` (or a simulator's URL)."""
 
     name = "shopify"
@@ -45,26 +44,19 @@ class ShopifyCatalogReader:
         credentials.require("access_token")
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"Shopify pages hold 1 to {MAX_PAGE} items, not {page_size}")
-        self.page_size = page_size
-        self.clock: Clock = clock or SystemClock()
-        self._on_rate_limit = on_rate_limit
-        self._client = httpx.AsyncClient(
+        super().__init__(
             base_url=f"{shop_url.rstrip('/')}/admin/api/{api_version}",
+            timeout=timeout,
+            on_rate_limit=on_rate_limit,
+            clock=clock,
             auth=HeaderAuth("X-Shopify-Access-Token", credentials["access_token"]),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+            retry=ONE_TRY,
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._client.aclose()
+        self.page_size = page_size
 
     async def count_products(self) -> int:
-        return int((await self._get("/products/count.json", {})).json()["count"])
+        return int((await self.request("GET", "/products/count.json")).json()["count"])
 
     def products(self) -> AsyncIterator[list[dict[str, Any]]]:
         return self._pages("/products.json", "products")
@@ -75,7 +67,7 @@ class ShopifyCatalogReader:
     async def _pages(self, path: str, key: str) -> AsyncIterator[list[dict[str, Any]]]:
         params: dict[str, Any] = {"limit": self.page_size}
         while True:
-            response = await self._get(path, params)
+            response = await self.request("GET", path, params=params)
             yield list(response.json()[key])
             following = response.links.get("next", {}).get("url")
             if not following:
@@ -85,26 +77,15 @@ class ShopifyCatalogReader:
                 "page_info": parse_qs(urlsplit(following).query)["page_info"][0],
             }
 
-    async def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
-        try:
-            response = await self._client.get(path, params=params)
-        except httpx.TimeoutException as e:
-            raise TransientError(f"{self.name}: GET {path} timed out") from e
-        except httpx.TransportError as e:
-            raise TransientError(f"{self.name}: GET {path} failed ({type(e).__name__})") from e
-        info = self._rate_limit_info(response)
-        if info is not None and self._on_rate_limit is not None:
-            result = self._on_rate_limit(info)
-            if result is not None:
-                await result
-        if not response.is_success:
-            body = json_body(response)
-            errors = body.get("errors") if isinstance(body, dict) else None
-            message = f"{self.name}: {errors or f'HTTP {response.status_code}'}"
-            raise classify(response.status_code, message, info.retry_after if info else None)
-        return response
+    def failure(self, response: httpx.Response, info: RateLimitInfo | None) -> Exception | None:
+        if response.is_success:
+            return None
+        body = json_body(response)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        message = f"{self.name}: {errors or f'HTTP {response.status_code}'}"
+        return classify(response.status_code, message, info.retry_after if info else None)
 
-    def _rate_limit_info(self, response: httpx.Response) -> RateLimitInfo | None:
+    def rate_limit_info(self, response: httpx.Response, scope: str) -> RateLimitInfo | None:
         used, _, size = response.headers.get("X-Shopify-Shop-Api-Call-Limit", "").partition("/")
         retry_after = None
         if response.status_code == 429:
