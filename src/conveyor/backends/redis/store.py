@@ -1,13 +1,13 @@
-"""The Redis connection, the Lua scripts, error translation and the id -> queue lookup.
+"""The Redis connections, the Lua scripts, error translation and the id -> queue lookup.
 
 Scripts are called by SHA (EVALSHA), so a call sends only its arguments; a
 server that lost its script cache (restart, SCRIPT FLUSH) answers NOSCRIPT,
 and exactly the calls that got that answer are sent again after a reload.
 
-Script calls bypass redis-py's command layer and its pool's per-call work
-(locks, a health-check read, observability hooks), which together cost more
-than the round trip on loopback: `run` packs with hiredis and writes a whole
-call at once on a connection of its own.
+Script calls go over one shared `Wire` (wire.py), not redis-py's client: its
+per-call pool checks, locks and read layers cost more than the round trip on
+loopback. The redis-py client remains for plain reads, blocking reads and
+pub/sub.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...errors import BackendError, BackendUnavailable
 from .keys import KeyLayout
+from .wire import CONNECT_TIMEOUT, ROUND_TRIP_TIMEOUT, Wire, connect
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,11 +45,8 @@ SCRIPTS = [
     *("schedule_put", "schedule_tick", "schedule_drop", "key_fact", "key_apply"),
 ]
 MAX_CACHED_IDS = 100_000
-CONNECT_TIMEOUT = 5.0
-ROUND_TRIP_TIMEOUT = 30.0
-MAX_IN_FLIGHT = 20  # script calls sent before their replies are read
+MAX_IN_FLIGHT = 20  # a bulk call's script calls sent before it waits for a reply
 SEND_BYTES = 16 * 1024  # a call's commands are written once this much is packed, or at its end
-IDLE_CHECK = 1.0  # seconds: a connection idle longer is checked (closed? unread data?) before use
 
 
 def redacted(url: str) -> str:
@@ -91,8 +89,11 @@ class Store:
         self._sources = _load_sources(events_max)
         self._shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()}
         self._client: aioredis.Redis | None = None
-        self._script_pool: aioredis.ConnectionPool | None = None
-        self._idle: list[tuple[Connection, float]] = []  # script connections, last given back last
+        # redis-py's reading of the URL (host, TLS, credentials, db), for the Wire to connect with.
+        make: Callable[[], Connection] = aioredis.ConnectionPool.from_url(url).make_connection
+        self._settings = make()  # redis-py leaves make_connection untyped in some releases
+        self._wire: Wire | None = None
+        self._connecting = asyncio.Lock()
         # A job's queue never changes and ids are never reused, so a cached entry is never wrong.
         self._queue_of: dict[str, str] = {}
         self.known_queues: set[str] = set()
@@ -106,16 +107,13 @@ class Store:
     async def open(self) -> None:
         # No automatic retries: a script sent twice after a lost reply would run twice.
         # The worker retries failed backend calls itself (they raise BackendError).
-        options: dict[str, Any] = {
-            "decode_responses": True,
-            "retry": Retry(NoBackoff(), 0),
-            "socket_connect_timeout": CONNECT_TIMEOUT,
-        }
-        self._client = aioredis.Redis.from_url(self.url, socket_timeout=ROUND_TRIP_TIMEOUT, **options)
-        # Scripts get connections without socket timeouts: redis-py enforces those with
-        # asyncio.wait_for, which costs a task per send; `run` puts one timeout around the lot.
-        # The pool only makes and checks them; `_take` and `_give_back` keep the idle ones.
-        self._script_pool = aioredis.ConnectionPool.from_url(self.url, socket_timeout=None, **options)
+        self._client = aioredis.Redis.from_url(
+            self.url,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=ROUND_TRIP_TIMEOUT,
+        )
         try:
             await self.load_scripts()
         except BaseException:
@@ -123,12 +121,9 @@ class Store:
             raise
 
     async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn, _ in idle:
-            await conn.disconnect()
-        if self._script_pool is not None:
-            await self._script_pool.aclose()
-            self._script_pool = None
+        if self._wire is not None:
+            self._wire.close()  # calls still waiting on it fail as on a lost connection
+            self._wire = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -142,80 +137,64 @@ class Store:
     # scripts ------------------------------------------------------------------------------
 
     async def run(self, items: Iterable[Script | Command]) -> list[Any]:
-        """Send script calls (and plain commands) on one connection; return the scripts' results.
+        """Send script calls (and plain commands) in order; return the scripts' results.
 
-        Items go out in order, written together once SEND_BYTES are packed or at
-        the end, and replies are read once MAX_IN_FLIGHT scripts are outstanding
-        or at the end. So a small call is one write and one round trip, a bulk call
+        Items are written together once SEND_BYTES are packed or at the end, and
+        a bulk call waits for a reply once MAX_IN_FLIGHT of its scripts are
+        outstanding. So a small call is one write and one round trip, a bulk call
         builds its next chunk while Redis runs the previous one, and memory stays
         bounded.
         """
+        wire = await self._connection()
         sent: list[Script | Command] = []
-        replies: list[Any] = []
-        conn = await self._take()
+        futures: list[asyncio.Future[Any]] = []
+        scripts: list[int] = []  # positions of the scripts in `sent`
+        packed: list[bytes] = []
+        size = 0
         try:
-            async with asyncio.timeout(ROUND_TRIP_TIMEOUT) as deadline:
-
-                async def read_until(count: int) -> None:
-                    while len(replies) < count:
-                        try:
-                            replies.append(await conn.read_response())
-                        except ResponseError as exc:  # read in full: the connection is still in step
-                            replies.append(exc)
-
-                packed: list[bytes] = []
-                size = 0
-                scripts: list[int] = []  # positions of the scripts in `sent`
-                for item in items:
-                    sent.append(item)
-                    packed.append(pack_command(cast(Any, self._command(item))))  # its stub wants a 1-tuple
-                    size += len(packed[-1])
-                    if isinstance(item, Script):
-                        scripts.append(len(sent))
-                    if size >= SEND_BYTES:
-                        await conn.send_packed_command(packed, check_health=False)
-                        packed, size = [], 0
-                        if len(scripts) > MAX_IN_FLIGHT:
-                            await read_until(scripts[-MAX_IN_FLIGHT - 1])
-                            # The limit is per round trip, not for a whole bulk call.
-                            deadline.reschedule(asyncio.get_running_loop().time() + ROUND_TRIP_TIMEOUT)
-                if packed:
-                    await conn.send_packed_command(packed, check_health=False)
-                await read_until(len(sent))
+            for item in items:
+                sent.append(item)
+                packed.append(pack_command(cast(Any, self._command(item))))  # its stub wants a 1-tuple
+                size += len(packed[-1])
+                if isinstance(item, Script):
+                    scripts.append(len(sent) - 1)
+                if size >= SEND_BYTES:
+                    futures += wire.send(packed)
+                    packed, size = [], 0
+                    await wire.writable()
+                    if len(scripts) > MAX_IN_FLIGHT:
+                        await futures[scripts[-MAX_IN_FLIGHT - 1]]
+            if packed:
+                futures += wire.send(packed)
+            if futures:
+                await futures[-1]  # replies come in order: when the last is in, all are
         except BaseException:
-            await conn.disconnect()  # replies may be left unread
+            for future in futures:
+                future.cancel()  # its reply, if one comes, is dropped
             raise
-        self._give_back(conn)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        replies = [future.result() for future in futures]
+        missing = [i for i, r in enumerate(replies) if _no_script(r)]
         if missing:
             await self.load_scripts()
             again = await self.run([sent[i] for i in missing])
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         for reply in replies:
-            if isinstance(reply, Exception):
+            if isinstance(reply, ResponseError):
                 raise reply
         return [reply for item, reply in zip(sent, replies, strict=True) if isinstance(item, Script)]
 
-    async def _take(self) -> Connection:
-        """An idle script connection, checked if it idled long enough to have gone stale, or a new one."""
-        pool = self._script_pool
-        if pool is None:
+    async def _connection(self) -> Wire:
+        """The shared Wire, connected again if it was lost (callers then retry their work)."""
+        wire = self._wire
+        if wire is not None and wire.usable:
+            return wire
+        if self._client is None:
             raise BackendError("the Redis backend is not open")
-        if self._idle:
-            conn, since = self._idle.pop()
-            if asyncio.get_running_loop().time() - since > IDLE_CHECK:
-                await pool.ensure_connection(conn)  # reconnects one the server closed
-            return conn
-        # redis-py leaves these untyped in some releases; name their types once.
-        make: Callable[[], Connection] = pool.make_connection
-        conn = make()
-        connect: Callable[[], Awaitable[None]] = conn.connect
-        await connect()
-        return conn
-
-    def _give_back(self, conn: Connection) -> None:
-        self._idle.append((conn, asyncio.get_running_loop().time()))
+        async with self._connecting:
+            if self._wire is None or not self._wire.usable:
+                self._wire = await connect(self._settings, self.where)
+            return self._wire
 
     def _command(self, item: Script | Command) -> Command:
         if isinstance(item, Script):
@@ -262,6 +241,10 @@ class Store:
 
     async def lrange(self, key: str, start: int, end: int) -> list[str]:
         return await _reply(list[str], self.client.lrange(key, start, end))
+
+
+def _no_script(reply: Any) -> bool:
+    return isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
 
 
 async def _reply(kind: type[T], reply: Awaitable[Any] | Any) -> T:
