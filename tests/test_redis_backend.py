@@ -137,7 +137,7 @@ async def test_every_key_of_a_queue_shares_one_cluster_slot(
     assert slots["images"] != slots["product-family"]  # queues spread over a cluster
 
 
-async def test_lost_script_cache_is_reloaded(redis_url: str, redis_server: RedisServer) -> None:
+async def test_lost_functions_are_reloaded(redis_url: str, redis_server: RedisServer) -> None:
     app = Conveyor(redis_url, clock=FakeClock())
 
     @app.job("catalog:ping")
@@ -146,7 +146,8 @@ async def test_lost_script_cache_is_reloaded(redis_url: str, redis_server: Redis
 
     await ping.enqueue()
     with redis_server.client() as client:
-        client.script_flush()
+        client.function_flush()
+        assert client.function_list() == []
     job = await ping.enqueue()
     await app.worker(burst=True).run()
     assert (await app.get_job(job.id)).result == "pong"

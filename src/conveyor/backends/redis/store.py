@@ -1,8 +1,13 @@
 """The Redis connections, the Lua scripts, error translation and the id -> queue lookup.
 
-Scripts are called by SHA (EVALSHA), so a call sends only its arguments; a
-server that lost its script cache (restart, SCRIPT FLUSH) answers NOSCRIPT,
-and exactly the calls that got that answer are sent again after a reload.
+The scripts form one Redis function library (Redis 7), loaded once and
+called with FCALL: the shared code in common.lua is compiled and its helper
+functions created at load, not on every call as a prelude sent with EVAL
+would be. The library's name carries a hash of its source, so two Conveyor
+versions on one server (a rolling deploy) each call their own. A server that
+lost its functions (a restart without persistence, FUNCTION FLUSH) answers
+"Function not found", and exactly the calls that got that answer are sent
+again after a reload.
 
 Script calls go over one shared `Wire` (wire.py), not redis-py's client: its
 per-call pool checks, locks and read layers cost more than the round trip on
@@ -68,15 +73,21 @@ class Script:
     args: Sequence[Arg] = ()
 
 
-def _load_sources(events_max: int) -> dict[str, str]:
+def _library(events_max: int) -> tuple[str, dict[str, str]]:
+    """The library's source and the function name of each script."""
     folder = resources.files(__package__).joinpath("lua")
-    # Prepended to every script: the event stream's bound, what every state change shares,
-    # then keys and groups, dedup modes.
-    parts = ("common", "limits", "dedup")
-    common = f"local EVENTS_MAX = {int(events_max)}\n" + "".join(
-        folder.joinpath(f"{part}.lua").read_text("utf-8") for part in parts
+    shared = "".join(
+        folder.joinpath(f"{part}.lua").read_text("utf-8") for part in ("common", "limits", "dedup")
     )
-    return {name: common + folder.joinpath(f"{name}.lua").read_text("utf-8") for name in SCRIPTS}
+    bodies = {name: folder.joinpath(f"{name}.lua").read_text("utf-8") for name in SCRIPTS}
+    code = f"local EVENTS_MAX = {int(events_max)}\n{shared}"
+    code += "".join(
+        f"redis.register_function('{{lib}}_{name}', function(keys, args)\nbegin(keys, args)\n{body}end)\n"
+        for name, body in bodies.items()
+    )
+    lib = "conveyor_" + hashlib.sha1(code.encode()).hexdigest()[:12]
+    source = f"#!lua name={lib}\n" + code.replace("{lib}", lib)
+    return source, {name: f"{lib}_{name}" for name in SCRIPTS}
 
 
 class Store:
@@ -86,8 +97,7 @@ class Store:
         self.url = url
         self.where = redacted(url)
         self.keys = keys
-        self._sources = _load_sources(events_max)
-        self._shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()}
+        self._library, self._functions = _library(events_max)
         self._client: aioredis.Redis | None = None
         # redis-py's reading of the URL (host, TLS, credentials, db), for the Wire to connect with.
         make: Callable[[], Connection] = aioredis.ConnectionPool.from_url(url).make_connection
@@ -129,10 +139,14 @@ class Store:
             self._client = None
 
     async def load_scripts(self) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for source in self._sources.values():
-            pipe.script_load(source)
-        await pipe.execute()
+        try:
+            await self.client.function_load(self._library, replace=True)
+        except ResponseError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            raise BackendError(
+                f"Redis at {self.where} has no FUNCTION command: Conveyor needs Redis 7.0 or later"
+            ) from exc
 
     # scripts ------------------------------------------------------------------------------
 
@@ -173,7 +187,7 @@ class Store:
                 future.cancel()  # its reply, if one comes, is dropped
             raise
         replies = [future.result() for future in futures]
-        missing = [i for i, r in enumerate(replies) if _no_script(r)]
+        missing = [i for i, r in enumerate(replies) if _missing_function(r)]
         if missing:
             await self.load_scripts()
             again = await self.run([sent[i] for i in missing])
@@ -198,7 +212,7 @@ class Store:
 
     def _command(self, item: Script | Command) -> Command:
         if isinstance(item, Script):
-            return ("EVALSHA", self._shas[item.name], 1, item.base, *item.args)
+            return ("FCALL", self._functions[item.name], 1, item.base, *item.args)
         return item
 
     def register(self, queue: str, job_ids: Iterable[str]) -> Command:
@@ -243,8 +257,8 @@ class Store:
         return await _reply(list[str], self.client.lrange(key, start, end))
 
 
-def _no_script(reply: Any) -> bool:
-    return isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
+def _missing_function(reply: Any) -> bool:
+    return isinstance(reply, ResponseError) and str(reply).startswith("ERR Function not found")
 
 
 async def _reply(kind: type[T], reply: Awaitable[Any] | Any) -> T:

@@ -1,22 +1,32 @@
--- Prepended to every script. KEYS[1] is a key base: "{prefix:queue}" for queue
--- scripts, "{prefix}" for the worker registry. Every key a script touches
--- starts with that base, so the script stays in one Redis Cluster slot.
--- Keep these suffixes in step with keys.py.
-local B = KEYS[1]
-local READY = B .. ':ready'
-local SCHEDULED = B .. ':scheduled'
-local RUNNING = B .. ':running'
-local FINISHED = B .. ':finished'
-local JOBS = B .. ':jobs'
-local DEDUP = B .. ':dedup'
-local COUNTS = B .. ':counts'
-local INDEX = {
-    pending = READY, scheduled = SCHEDULED, running = RUNNING,
-    completed = FINISHED, failed = FINISHED, cancelled = FINISHED,
-}
+-- The start of the function library store.py assembles: this file, limits.lua,
+-- dedup.lua, then each script's body as one Redis function. The library is
+-- loaded once, so the functions below are created once; what depends on the
+-- call (its KEYS and ARGV, the key names built from KEYS[1], state that lives
+-- for one call) is set by the `on_call` hooks when a call begins.
+-- KEYS[1] is a key base: "{prefix:queue}" for queue scripts, "{prefix}" for
+-- the worker registry. Every key a script touches starts with that base, so
+-- the script stays in one Redis Cluster slot. Keep these suffixes in step
+-- with keys.py.
+local KEYS, ARGV
+local hooks = {}
+local function on_call(hook) hooks[#hooks + 1] = hook end
+local function begin(keys, args)
+    KEYS, ARGV = keys, args
+    for _, hook in ipairs(hooks) do hook() end
+end
+
+local B, READY, SCHEDULED, RUNNING, FINISHED, JOBS, DEDUP, COUNTS, INDEX, OUTBOX, UNBORN
+on_call(function()
+    B = KEYS[1]
+    READY, SCHEDULED, RUNNING = B .. ':ready', B .. ':scheduled', B .. ':running'
+    FINISHED, JOBS, DEDUP, COUNTS = B .. ':finished', B .. ':jobs', B .. ':dedup', B .. ':counts'
+    INDEX = {
+        pending = READY, scheduled = SCHEDULED, running = RUNNING,
+        completed = FINISHED, failed = FINISHED, cancelled = FINISHED,
+    }
+    OUTBOX, UNBORN = B .. ':outbox', B .. ':unborn'
+end)
 local LIVE = { pending = true, scheduled = true, running = true, waiting_children = true }
-local OUTBOX = B .. ':outbox'
-local UNBORN = B .. ':unborn'
 
 local function job_key(id) return B .. ':job:' .. id end
 local function errors_key(id) return B .. ':errors:' .. id end
@@ -38,10 +48,11 @@ local function ready_score(priority, seq)
     return tonumber(priority) * 1099511627776 + tonumber(seq)
 end
 
--- Counter changes are summed per script and written once at the end, so a
+-- Counter changes are summed per call and written once at the end, so a
 -- bulk enqueue costs a few HINCRBYs, not one per job. A field that reaches 0
 -- is deleted, so an empty queue (or tenant) leaves no counter behind.
-local tallies = {}
+local tallies
+on_call(function() tallies = {} end)
 local function tally(key, field, delta)
     local t = tallies[key]
     if not t then t = {}; tallies[key] = t end
@@ -88,10 +99,11 @@ end
 
 -- Job events for live views: one stream per queue, in the queue's slot, so the
 -- script that changes a job appends its event atomically. Trimmed to about
--- EVENTS_MAX entries (`~`: Redis drops whole nodes), set by the prelude Python
--- prepends. `at` is nil for a change that carries no time. Call after the
+-- EVENTS_MAX entries (`~`: Redis drops whole nodes), which store.py sets in the
+-- library's first line. `at` is nil for a change that carries no time. Call after the
 -- change, so the entry has the job's new state (remove.lua: before deleting).
-local EVENTS = B .. ':events'
+local EVENTS
+on_call(function() EVENTS = B .. ':events' end)
 local function append_event(id, kind, type, tenant, state, percent, message, at)
     local fields = { 'kind', kind, 'job', id, 'type', type, 'state', state, 'percent', percent or '0' }
     if tenant then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = tenant end
@@ -134,9 +146,10 @@ end
 -- An entry accumulates events until acknowledged, so a parent applies one
 -- child's events in the order they happened.
 
-local posted = {} -- job id -> its outbox entry as written by this script
-local posted_order = {}
-local woken = false -- a job became ready here: the script publishes its queue
+local posted -- job id -> its outbox entry as written by this call
+local posted_order
+local woken -- a job became ready here: the call publishes its queue
+on_call(function() posted, posted_order, woken = {}, {}, false end)
 
 local function post(id, event)
     local entry = redis.call('HGET', OUTBOX, id)

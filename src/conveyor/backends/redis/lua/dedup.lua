@@ -2,7 +2,8 @@
 -- Dedup modes beyond 'live' (see sqlite/dedup.py), for enqueue.lua. A job
 -- record's 9th and 10th items are its mode ('throttle' or 'debounce'; absent
 -- for 'live') and, for throttle, until when its key stays taken.
-local THROTTLE = B .. ':throttle' -- dedup key -> 'id|until': who took the key, finished or not
+local THROTTLE -- dedup key -> 'id|until': who took the key, finished or not
+on_call(function() THROTTLE = B .. ':throttle' end)
 
 -- A value of a job record's flat field/value list.
 local function record_field(flat, name)

@@ -6,8 +6,8 @@
 -- (same score), where <hold> is 'k:<key>' or 'g:<group>', and {p:q}:held
 -- scores the hold with when to look at it again. So held jobs never stand
 -- between a fetch and the claimable jobs behind them.
-local HELD = B .. ':held'
-local KEY_NAMES = B .. ':keys'
+local HELD, KEY_NAMES
+on_call(function() HELD, KEY_NAMES = B .. ':held', B .. ':keys' end)
 local GROUP_RECHECK = 5 -- seconds: how soon to look again at a full group no settle reported free
 local PRIORITY_UNIT = 1099511627776 -- 2^40: a ready score is priority * 2^40 + seq
 
@@ -15,10 +15,11 @@ local function key_state(name) return B .. ':key:' .. name end
 local function parked(hold) return B .. ':parked:' .. hold end
 local function group_running(group) return B .. ':grun:' .. group end
 
--- Token buckets, loaded once per script, refilled to `now`, saved if changed.
+-- Token buckets, loaded once per call, refilled to `now`, saved if changed.
 -- The arithmetic is sqlite/claim.py's Bucket, operation for operation, so
 -- both backends agree to the last bit. A key seen for the first time starts full.
-local buckets = {}
+local buckets
+on_call(function() buckets = {} end)
 local function bucket(name, cap, per, now)
     local b = buckets[name]
     if not b then
@@ -93,7 +94,8 @@ end
 -- Running jobs of a group in this queue. Members that no longer run (ended by
 -- any path: settle, recover, a parent failed for its child) are dropped when
 -- the group looks full, so the count never leaks.
-local running_in = {}
+local running_in
+on_call(function() running_in = {} end)
 local function group_count(group, limit)
     local n = running_in[group]
     if n then return n end
