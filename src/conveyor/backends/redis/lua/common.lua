@@ -118,9 +118,15 @@ local function emit(id, kind, at)
 end
 
 -- A job reached a final state at `now`: index it for retention and free its dedup key.
-local function finish(id, state, attempts, tenant, dedup_key, now)
+-- `known`, when the caller has read them: the job's {type, percent, message}
+-- after this change, so its event needs no read.
+local function finish(id, state, attempts, tenant, dedup_key, now, known)
     redis.call('HSET', job_key(id), 'state', state, 'finished_at', now)
-    emit(id, state, now)
+    if known then
+        append_event(id, state, known[1], tenant, state, known[2], known[3], now)
+    else
+        emit(id, state, now)
+    end
     redis.call('ZADD', FINISHED, now, id)
     count(state, attempts, tenant, 1)
     if dedup_key and redis.call('HGET', DEDUP, dedup_key) == id then

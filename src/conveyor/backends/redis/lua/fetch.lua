@@ -60,37 +60,40 @@ local function fair_pop()
 end
 
 local claimed = {}
-local function claim(id, tenant)
-    local key = job_key(id)
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    redis.call('HSET', key, 'state', 'running', 'worker_id', worker, 'lease_until', lease, 'started_at', now)
-    emit(id, 'started', now)
+-- Claim job `id`, whose hash `job` (read by `consider`) is updated here to what
+-- the claim writes, so it is returned and its event built without reading it again.
+local function claim(id, job)
+    local attempts = tonumber(job.attempts) + 1
+    job.attempts, job.state, job.worker_id, job.lease_until, job.started_at =
+        int(attempts), 'running', worker, lease, now
+    redis.call('HSET', job_key(id), 'attempts', job.attempts, 'state', 'running', 'worker_id', worker,
+        'lease_until', lease, 'started_at', now)
+    append_event(id, 'started', job.type, job.tenant, 'running', job.percent, job.message, now)
     redis.call('ZADD', RUNNING, lease, id)
-    count('pending', attempts - 1, tenant, -1)
-    count('running', attempts, tenant, 1)
-    claimed[#claimed + 1] = job_object(id)
+    count('pending', attempts - 1, job.tenant, -1)
+    count('running', attempts, job.tenant, 1)
+    claimed[#claimed + 1] = job
 end
 
 -- Claim job `id` (ready score `score`), or park it if its group is full or its
 -- key holds it back. Entries of jobs no longer pending (cancelled, removed,
 -- claimed from another index) are dropped.
 local function consider(id, score)
-    local j = redis.call('HMGET', job_key(id), 'state', 'key', 'group', 'rate_limit', 'rate_per',
-        'group_limit', 'tenant')
-    if j[1] ~= 'pending' then return end
-    local group, group_limit = j[3], tonumber(j[6])
+    local job = job_object(id)
+    if job.state ~= 'pending' then return end
+    local group, group_limit = job.group, tonumber(job.group_limit)
     if group and group_limit and group_count(group, group_limit) >= group_limit then
         return park('g:' .. group, id, score, clock + GROUP_RECHECK)
     end
-    if j[2] then
-        local wait = key_take(bucket(j[2], tonumber(j[4]), tonumber(j[5]), clock), clock, id)
-        if wait then return park('k:' .. j[2], id, score, wait) end
+    if job.key then
+        local wait = key_take(bucket(job.key, tonumber(job.rate_limit), tonumber(job.rate_per), clock), clock, id)
+        if wait then return park('k:' .. job.key, id, score, wait) end
     end
     if group and group_limit then
         redis.call('SADD', group_running(group), id)
         running_in[group] = running_in[group] + 1
     end
-    claim(id, j[7])
+    claim(id, job)
 end
 
 local more = 0

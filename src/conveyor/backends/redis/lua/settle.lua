@@ -12,25 +12,28 @@ for _, s in ipairs(cjson.decode(ARGV[4])) do
     local id = s.id
     local key = job_key(id)
     local j = redis.call('HMGET', key, 'state', 'worker_id', 'attempts', 'tenant', 'dedup_key',
-        'priority', 'seq', 'left', 'parent_id', 'key', 'group')
+        'priority', 'seq', 'left', 'parent_id', 'key', 'group', 'type', 'message')
     local attempts = tonumber(j[3])
     if j[1] == 'running' and j[2] == s.worker and attempts == tonumber(s.attempt) then
         local tenant = j[4]
+        local ended = s.kind == 'complete' or s.kind == 'wait' -- the attempt returned: its result is kept
         redis.call('ZREM', RUNNING, id)
-        redis.call('HDEL', key, 'lease_until')
-        count('running', attempts, tenant, -1)
-        if s.kind == 'complete' or s.kind == 'wait' then
-            if s.result then
-                redis.call('HSET', key, 'result', s.result)
-            else
-                redis.call('HDEL', key, 'result')
-            end
+        if ended and not s.result then
+            redis.call('HDEL', key, 'lease_until', 'result')
+        else
+            redis.call('HDEL', key, 'lease_until')
         end
+        count('running', attempts, tenant, -1)
         if s.kind == 'complete' then
-            redis.call('HSET', key, 'percent', '100')
-            finish(id, 'completed', attempts, tenant, j[5], now)
+            if s.result then
+                redis.call('HSET', key, 'percent', '100', 'result', s.result)
+            else
+                redis.call('HSET', key, 'percent', '100')
+            end
+            finish(id, 'completed', attempts, tenant, j[5], now, { j[12], '100', j[13] })
             if j[9] then flow_event(id, 'end', 'completed', false) end
         elseif s.kind == 'wait' then
+            if s.result then redis.call('HSET', key, 'result', s.result) end
             redis.call('HSET', key, 'state', 'waiting_children', 'then', s['then'] or 'complete')
             redis.call('HINCRBY', key, 'stage', 1)
             count('waiting_children', attempts, tenant, 1)
