@@ -16,6 +16,7 @@ import os
 import random
 import secrets
 import socket
+import time
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
@@ -52,6 +53,15 @@ IDLE_WAIT = 1.0
 REPORT_INTERVAL = 0.25
 RETENTION_INTERVAL = 60.0
 ARCHIVE_INTERVAL = 1.0
+# Jobs claimed together start together and, if they run alike, end together, and
+# then all wait for the same round trip before their slots are busy again: a convoy
+# that idles every slot once per run. When jobs run much longer than a fetch takes
+# (SPREAD_RATIO times), a fetch claims only 1/SPREAD_SHARE of a queue's slots, so
+# starts, and then ends, spread out. Short jobs gain nothing from spreading and
+# would pay a round trip per small batch, so they are claimed as many as are free.
+SPREAD_RATIO = 5.0
+SPREAD_SHARE = 16
+AVERAGING = 0.1  # weight of the newest sample in the moving averages of run and fetch times
 
 
 @dataclass
@@ -115,12 +125,16 @@ class Worker:
         self._handing_back = False
         self._started_at = self._clock.now()
         self._backend: Backend | None = None
+        # Moving averages (seconds, real time even under a fake clock) for `_claim_limits`.
+        self._run_seconds = 0.0
+        self._fetch_seconds = 0.0
 
     # lifecycle --------------------------------------------------------------------------
 
     def request_stop(self) -> None:
         """Stop fetching; running jobs get the grace period to finish (SIGTERM, SIGINT)."""
         self._stop.set()
+        self._slot_freed.set()  # a fetch loop waiting for a free slot looks at the stop flag
 
     async def run(self) -> WorkerSummary:
         self._backend = backend = await self.app.backend()
@@ -177,10 +191,9 @@ class Worker:
         assert backend is not None
         lease = self._settings.lease_seconds
         while not self._stop.is_set():
-            limits = {q: n - self._active[q] for q, n in self.concurrency.items() if n > self._active[q]}
+            limits = self._claim_limits()
             if not limits:
-                self._slot_freed.clear()
-                await self._wait_for(self._slot_freed.wait(), None)
+                await self._slot_freed_or_stop()
                 continue
             now = self._clock.now()
             try:
@@ -192,7 +205,9 @@ class Worker:
                     queue_rates=self._settings.queue_rate_limits,
                     fair_queues=self._settings.fair_queue_set,
                 )
+                began = time.monotonic()
                 jobs = await backend.fetch(params)
+                self._fetch_seconds += AVERAGING * (time.monotonic() - began - self._fetch_seconds)
             except BackendError as exc:
                 log.warning("fetch failed, retrying: %s", exc)
                 await self._wait_for(asyncio.sleep(random.uniform(0.5, 1.5)), None)
@@ -204,8 +219,7 @@ class Worker:
                 continue
             if self.burst:
                 if self._running:
-                    self._slot_freed.clear()
-                    await self._wait_for(self._slot_freed.wait(), None)
+                    await self._slot_freed_or_stop()
                 elif self._settlements:
                     await self._flush_settlements()  # a retry due now must run in this burst
                 elif self._unsettled:
@@ -222,6 +236,21 @@ class Worker:
             if due is not None:
                 timeout = max(0.0, min(timeout, due - self._clock.now()))
             await self._wait_for(backend.wait_for_jobs(list(limits), timeout), timeout)
+
+    def _claim_limits(self) -> dict[str, int]:
+        """How many jobs the next fetch may claim per queue: the free slots, or a share of them."""
+        free = {q: n - self._active[q] for q, n in self.concurrency.items() if n > self._active[q]}
+        if self._run_seconds > SPREAD_RATIO * self._fetch_seconds:
+            return {q: min(k, max(1, self.concurrency[q] // SPREAD_SHARE)) for q, k in free.items()}
+        return free
+
+    async def _slot_freed_or_stop(self) -> None:
+        """Wait on the event directly, not through `_wait_for`'s extra tasks: a fetch for
+        freed slots is then sent before the settle loop's batch, so new jobs start without
+        waiting behind Redis's work on the old ones' outcomes."""
+        self._slot_freed.clear()
+        if not self._stop.is_set():
+            await self._slot_freed.wait()
 
     async def _wait_for(self, awaitable: Any, timeout: float | None) -> None:
         """Await something, but return early when a stop is requested."""
@@ -246,8 +275,10 @@ class Worker:
 
     async def _execute(self, running: _Running) -> None:
         job, ctx = running.job, running.ctx
+        began = time.monotonic()
         try:
             settlement = await self._attempt(job, ctx)
+            self._run_seconds += AVERAGING * (time.monotonic() - began - self._run_seconds)
         finally:
             del self._running[job.id]
             self._active[job.queue] -= 1
