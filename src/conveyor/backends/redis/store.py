@@ -184,7 +184,10 @@ class Store:
                 await futures[-1]  # replies come in order: when the last is in, all are
         except BaseException:
             for future in futures:
-                future.cancel()  # its reply, if one comes, is dropped
+                if not future.done():
+                    future.cancel()  # its reply, if one comes, is dropped
+                elif not future.cancelled():
+                    future.exception()  # seen: the failure is raised once, here
             raise
         replies = [future.result() for future in futures]
         missing = [i for i, r in enumerate(replies) if _missing_function(r)]

@@ -136,7 +136,7 @@ class Wire(asyncio.Protocol):
             if not future.done():
                 future.set_exception(self._lost)
         if self._writable is not None and not self._writable.done():
-            self._writable.set_exception(self._lost)
+            self._writable.set_result(None)  # a writer waiting for room finds the failure on its next send
         if self._transport is not None:
             self._transport.abort()
 
