@@ -119,7 +119,7 @@ async def test_a_revoked_token_is_replaced_once_then_403_is_unrecoverable(run: R
     sandbox, server = run()
     async with connect(sandbox, server, clock) as connector:
         await connector.create_or_update_product(MUG, None)
-        sandbox.tokens.clear()
+        sandbox.lwa.access.clear()
         await connector.create_or_update_product(MUG, None)
     assert sandbox.counters.by_endpoint[TOKEN] == 2
     async with connect(sandbox, server, clock, seller_id="SOMEONE-ELSE") as connector:

@@ -38,7 +38,8 @@ from conveyor.commerce.seller_data import (
 )
 from conveyor.sandbox import RunningSandbox, start
 from conveyor.sandbox.faults import FaultConfig, FaultInjector, FaultKind
-from conveyor.sandbox.seller_api import MARKETPLACES, LwaAuthority, SellerApiConfig, SellerApiSandbox
+from conveyor.sandbox.lwa import LwaAuthority
+from conveyor.sandbox.seller_api import MARKETPLACES, SellerApiConfig, SellerApiSandbox
 
 REGIONS = (Region.NA, Region.EU, Region.FE)
 WINDOW_DAYS = 30

@@ -28,7 +28,8 @@ from conveyor import Conveyor, Job, JobFilter, JobState
 from conveyor.commerce import db
 from conveyor.commerce.seller_data import Region, SellerAccount, SellerDataRun, SellerUser
 from conveyor.sandbox import RunningSandbox, start
-from conveyor.sandbox.seller_api import MARKETPLACES, LwaAuthority, SellerApiConfig, SellerApiSandbox
+from conveyor.sandbox.lwa import LwaAuthority
+from conveyor.sandbox.seller_api import MARKETPLACES, SellerApiConfig, SellerApiSandbox
 
 APP = "conveyor.commerce.seller_data.service:app"
 USERS = 10

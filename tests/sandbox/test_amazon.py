@@ -37,7 +37,7 @@ def test_token_endpoint_and_its_oauth_errors(serve: Serve, clock: FakeClock) -> 
     bad_grant = token(server, sandbox, refresh_token="Atzr|other")
     assert good.json()["token_type"] == "bearer"
     assert good.json()["expires_in"] == 3600
-    assert sandbox.tokens[good.json()["access_token"]] == clock.now() + 3600
+    assert sandbox.lwa.access[good.json()["access_token"]] == (sandbox.config.seller_id, clock.now() + 3600)
     assert (bad_client.status_code, bad_client.json()["error"]) == (401, "invalid_client")
     assert (bad_grant.status_code, bad_grant.json()["error"]) == (400, "invalid_grant")
 

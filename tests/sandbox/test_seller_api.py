@@ -9,7 +9,8 @@ import httpx
 from conveyor import FakeClock
 from conveyor.sandbox import RunningSandbox, Sandbox
 from conveyor.sandbox.faults import FaultConfig, FaultKind
-from conveyor.sandbox.seller_api import LwaAuthority, SellerApiConfig, SellerApiSandbox
+from conveyor.sandbox.lwa import LwaAuthority
+from conveyor.sandbox.seller_api import SellerApiConfig, SellerApiSandbox
 
 Serve = Callable[[Sandbox], RunningSandbox]
 US = "ATVPDKIKX0DER"

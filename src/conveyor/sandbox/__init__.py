@@ -20,9 +20,10 @@ from .base import Counters, Sandbox
 from .ebay import EbayConfig, EbaySandbox
 from .faults import FaultConfig, FaultKind
 from .jumpseller import JumpsellerConfig, JumpsellerSandbox
+from .lwa import LwaAuthority
 from .openai_compat import OpenAICompatConfig, OpenAICompatSandbox
 from .promidata import PromidataConfig, PromidataSandbox
-from .seller_api import LwaAuthority, SellerApiConfig, SellerApiSandbox
+from .seller_api import SellerApiConfig, SellerApiSandbox
 from .server import RunningSandbox, serve, start
 from .shopify import ShopifyConfig, ShopifySandbox
 

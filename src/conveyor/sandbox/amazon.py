@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Query, Request, Response
 
@@ -34,10 +33,10 @@ from conveyor import Clock
 from .base import Gate, Reply, iso, json_response
 from .faults import FaultConfig
 from .limits import TokenBucket
+from .lwa import TOKEN_PATH, LwaAuthority
 from .sp_api import SpApiSandbox, error_entry
 
 ITEMS = "/listings/2021-08-01/items"
-TOKEN_PATH = "/auth/o2/token"
 OPERATIONS = {
     f"PUT {ITEMS}/{{seller_id}}/{{sku}}": "putListingsItem",
     f"PATCH {ITEMS}/{{seller_id}}/{{sku}}": "patchListingsItem",
@@ -88,8 +87,8 @@ class AmazonSandbox(SpApiSandbox):
     def __init__(self, config: AmazonConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or AmazonConfig()
         self.store = AmazonStore()
-        self.tokens: dict[str, float] = {}
-        """Issued access tokens and when they expire (clock time)."""
+        c = self.config
+        self.lwa = LwaAuthority(c.client_id, c.client_secret, c.token_ttl, {c.refresh_token: c.seller_id})
         self._ids = itertools.count(1)
         super().__init__(self.config.faults, clock)
         self.buckets = {
@@ -102,14 +101,9 @@ class AmazonSandbox(SpApiSandbox):
         operation = OPERATIONS.get(endpoint)
         if operation is None:
             return Gate()
-        token = request.headers.get("x-amz-access-token")
-        if not token:
-            return Gate(self.denied("Access token is missing in the request header."))
-        expires = self.tokens.get(token)
-        if expires is None:
-            return Gate(self.denied("The access token you provided is revoked, malformed or invalid."))
-        if expires <= self.clock.now():
-            return Gate(self.denied("The access token you provided has expired."))
+        seller, refusal = self.lwa.seller_of(request.headers.get("x-amz-access-token"), self.clock.now())
+        if seller is None:
+            return Gate(self.denied(refusal))
         if not self.buckets[operation].try_take():
             self.counters.violations += 1
             return Gate(self.throttled(endpoint))
@@ -130,23 +124,7 @@ class AmazonSandbox(SpApiSandbox):
         app.add_api_route(ITEMS + "/{seller_id}", self.search_items, methods=["GET"])
 
     async def token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
-        c = self.config
-        if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
-            return json_response(
-                401, {"error": "invalid_client", "error_description": "Client authentication failed"}
-            )
-        if form.get("grant_type") != "refresh_token":
-            return json_response(
-                400, {"error": "unsupported_grant_type", "error_description": "Unsupported grant"}
-            )
-        if form.get("refresh_token") != c.refresh_token:
-            description = "The request has an invalid grant parameter : refresh_token"
-            return json_response(400, {"error": "invalid_grant", "error_description": description})
-        token = f"Atza|sandbox-{next(self._ids)}"
-        self.tokens[token] = self.clock.now() + c.token_ttl
-        body = {"access_token": token, "token_type": "bearer", "expires_in": int(c.token_ttl)}
-        return json_response(200, {**body, "refresh_token": c.refresh_token})
+        return self.lwa.exchange(await request.body(), self.clock.now())
 
     async def put_item(
         self, seller_id: str, sku: str, request: Request, marketplace_ids: MarketplaceIds = "", mode: str = ""

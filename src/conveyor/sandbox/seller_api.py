@@ -34,7 +34,6 @@ served is kept in `served`, for tests that recompute figures from it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import itertools
 import json
 import random
@@ -44,7 +43,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Query, Request, Response
 
@@ -53,12 +51,12 @@ from conveyor import Clock, SystemClock
 from .base import Gate, Reply, iso, json_response
 from .faults import FaultConfig
 from .limits import TokenBucket
+from .lwa import TOKEN_PATH, LwaAuthority
 from .sp_api import SpApiSandbox
 
 Region = Literal["NA", "EU", "FE"]
 ORDERS = "/orders/v0/orders"
 INVENTORY = "/fba/inventory/v1/summaries"
-TOKEN_PATH = "/auth/o2/token"
 OPERATIONS = {
     f"GET {ORDERS}": "getOrders",
     f"GET {ORDERS}/{{order_id}}/orderItems": "getOrderItems",
@@ -102,31 +100,6 @@ def currency_of(marketplace_id: str) -> str:
             if market == marketplace_id:
                 return CURRENCIES.get(country, "EUR")
     return "USD"
-
-
-@dataclass
-class LwaAuthority:
-    """Login with Amazon: refresh tokens per seller, and the access tokens they were exchanged for."""
-
-    client_id: str = "amzn1.application-oa2-client.sandbox"
-    client_secret: str = "sandbox-client-secret"
-    token_ttl: float = 3600.0
-    grants: dict[str, str] = field(default_factory=dict)
-    """Refresh token -> seller id."""
-    access: dict[str, tuple[str, float]] = field(default_factory=dict)
-    """Access token -> (seller id, expiry on the clock)."""
-
-    def authorize(self, seller_id: str) -> str:
-        """The refresh token a seller's consent gives this application (the same every time)."""
-        digest = hashlib.sha256(f"{self.client_id}:{seller_id}".encode()).hexdigest()[:32]
-        token = f"Atzr|{digest}"
-        self.grants[token] = seller_id
-        return token
-
-    def revoke(self, seller_id: str) -> None:
-        """The seller withdrew consent: its refresh token and access tokens stop working."""
-        self.grants = {t: s for t, s in self.grants.items() if s != seller_id}
-        self.access = {t: v for t, v in self.access.items() if v[0] != seller_id}
 
 
 @dataclass(frozen=True)
@@ -206,15 +179,9 @@ class SellerApiSandbox(SpApiSandbox):
         operation = OPERATIONS.get(endpoint)
         if operation is None:
             return Gate()
-        token = request.headers.get("x-amz-access-token")
-        if not token:
-            return Gate(self.denied("Access token is missing in the request header."))
-        grant = self.lwa.access.get(token)
-        if grant is None:
-            return Gate(self.denied("The access token you provided is revoked, malformed or invalid."))
-        seller, expires = grant
-        if expires <= self.clock.now():
-            return Gate(self.denied("The access token you provided has expired."))
+        seller, refusal = self.lwa.seller_of(request.headers.get("x-amz-access-token"), self.clock.now())
+        if seller is None:
+            return Gate(self.denied(refusal))
         request.state.seller = seller
         bucket = self._bucket(seller, operation)
         if not bucket.try_take():
@@ -241,24 +208,8 @@ class SellerApiSandbox(SpApiSandbox):
         app.add_api_route(INVENTORY, self.get_inventory_summaries, methods=["GET"])
 
     async def token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
-        lwa = self.lwa
-        if form.get("client_id") != lwa.client_id or form.get("client_secret") != lwa.client_secret:
-            return json_response(
-                401, {"error": "invalid_client", "error_description": "Client authentication failed"}
-            )
-        if form.get("grant_type") != "refresh_token":
-            return json_response(
-                400, {"error": "unsupported_grant_type", "error_description": "Unsupported grant"}
-            )
-        seller = lwa.grants.get(form.get("refresh_token", ""))
-        if seller is None:
-            description = "The request has an invalid grant parameter : refresh_token"
-            return json_response(400, {"error": "invalid_grant", "error_description": description})
-        token = f"Atza|sandbox-{self.config.region}-{next(self._ids)}"
-        lwa.access[token] = (seller, self.clock.now() + lwa.token_ttl)
-        body = {"access_token": token, "token_type": "bearer", "expires_in": int(lwa.token_ttl)}
-        return json_response(200, {**body, "refresh_token": form["refresh_token"]})
+        label = f"sandbox-{self.config.region}"
+        return self.lwa.exchange(await request.body(), self.clock.now(), label=label)
 
     async def get_orders(
         self,

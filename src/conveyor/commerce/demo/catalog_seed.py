@@ -29,7 +29,8 @@ from conveyor.commerce.catalog import (
 )
 from conveyor.commerce.seller_data.models import Region, SellerAccount, SellerUser
 from conveyor.commerce.store_jobs import AkeneoConnection, UiLabel
-from conveyor.sandbox.seller_api import MARKETPLACES, LwaAuthority
+from conveyor.sandbox.lwa import LwaAuthority
+from conveyor.sandbox.seller_api import MARKETPLACES
 
 NAMES = (
     "Blue Widget",

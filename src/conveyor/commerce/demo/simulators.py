@@ -30,9 +30,10 @@ from conveyor.sandbox import (
     start,
 )
 from conveyor.sandbox.akeneo import AkeneoSandbox
+from conveyor.sandbox.lwa import LwaAuthority
 from conveyor.sandbox.openai_compat import OpenAICompatSandbox
 from conveyor.sandbox.promidata import PromidataConfig, PromidataSandbox
-from conveyor.sandbox.seller_api import LwaAuthority, SellerApiConfig, SellerApiSandbox
+from conveyor.sandbox.seller_api import SellerApiConfig, SellerApiSandbox
 from conveyor.sandbox.shopify_catalog_read import collections_of
 
 from .catalog_seed import NAMES

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from conveyor import Job, TrackerNode
-from conveyor.sandbox.seller_api import TOKEN_PATH
+from conveyor.sandbox.lwa import TOKEN_PATH
 
 from . import services as config
 from .catalog_seed import SeededCatalog, seed_catalog, seed_sellers
