@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from conveyor import Clock, JobContext
 from conveyor.commerce.catalog import MarketplaceKind
 from conveyor.commerce.connectors import key_limiter_hook
+from conveyor.commerce.connectors.akeneo import AkeneoConnector
+from conveyor.commerce.connectors.shopify_read import ShopifyCatalogReader
 
 from . import catalog_writes as writes
 from .connections import (
@@ -41,52 +44,56 @@ class Importer:
         self._page_size = page_size
 
     async def shopify_products(self, ctx: JobContext, store_id: int, account_id: int) -> dict[str, int]:
-        account = await asyncio.to_thread(
-            load_account, self._sessions, store_id, account_id, (MarketplaceKind.SHOPIFY,)
-        )
-        watch = RefusalWatch()
-        reader = shopify_reader(
-            account, key_limiter_hook(ctx), self._clock, self._timeout, self._page_size, watch
-        )
-        async with reader, credentials_checked(f"Shopify account {account_id}", watch):
+        async with self._shopify(ctx, store_id, account_id) as reader:
             total = await reader.count_products()
             return await self._products(ctx, store_id, reader.products(), writes.shopify_to_draft, total)
 
     async def shopify_collections(self, ctx: JobContext, store_id: int, account_id: int) -> dict[str, int]:
-        account = await asyncio.to_thread(
-            load_account, self._sessions, store_id, account_id, (MarketplaceKind.SHOPIFY,)
-        )
-        watch = RefusalWatch()
-        reader = shopify_reader(
-            account, key_limiter_hook(ctx), self._clock, self._timeout, self._page_size, watch
-        )
-        async with reader, credentials_checked(f"Shopify account {account_id}", watch):
+        async with self._shopify(ctx, store_id, account_id) as reader:
             pages = reader.custom_collections()
             return await self._categories(
                 ctx, store_id, "shopify", pages, writes.collection_to_draft, "collections"
             )
 
     async def akeneo_products(self, ctx: JobContext, store_id: int, connection_id: int) -> dict[str, int]:
-        connection = await asyncio.to_thread(load_akeneo, self._sessions, store_id, connection_id)
-        watch = RefusalWatch()
-        pim = akeneo_connector(
-            connection, key_limiter_hook(ctx), self._clock, self._timeout, self._page_size, watch
-        )
-        async with pim, credentials_checked(f"Akeneo connection {connection_id}", watch):
+        async with self._akeneo(ctx, store_id, connection_id) as pim:
             total = await pim.count_products()
             return await self._products(ctx, store_id, pim.products(), writes.akeneo_to_draft, total)
 
     async def akeneo_categories(self, ctx: JobContext, store_id: int, connection_id: int) -> dict[str, int]:
+        async with self._akeneo(ctx, store_id, connection_id) as pim:
+            pages = pim.categories()
+            return await self._categories(
+                ctx, store_id, "akeneo", pages, writes.category_to_draft, "categories"
+            )
+
+    @asynccontextmanager
+    async def _shopify(
+        self, ctx: JobContext, store_id: int, account_id: int
+    ) -> AsyncIterator[ShopifyCatalogReader]:
+        """The store's Shopify reader for one job; a refusal of its credentials ends the job."""
+        account = await asyncio.to_thread(
+            load_account, self._sessions, store_id, account_id, (MarketplaceKind.SHOPIFY,)
+        )
+        watch = RefusalWatch()
+        reader = shopify_reader(
+            account, key_limiter_hook(ctx), self._clock, self._timeout, self._page_size, watch
+        )
+        async with reader, credentials_checked(f"Shopify account {account_id}", watch):
+            yield reader
+
+    @asynccontextmanager
+    async def _akeneo(
+        self, ctx: JobContext, store_id: int, connection_id: int
+    ) -> AsyncIterator[AkeneoConnector]:
+        """The store's Akeneo connector for one job; a refusal of its credentials ends the job."""
         connection = await asyncio.to_thread(load_akeneo, self._sessions, store_id, connection_id)
         watch = RefusalWatch()
         pim = akeneo_connector(
             connection, key_limiter_hook(ctx), self._clock, self._timeout, self._page_size, watch
         )
         async with pim, credentials_checked(f"Akeneo connection {connection_id}", watch):
-            pages = pim.categories()
-            return await self._categories(
-                ctx, store_id, "akeneo", pages, writes.category_to_draft, "categories"
-            )
+            yield pim
 
     async def _products(
         self,
