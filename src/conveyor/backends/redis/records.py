@@ -18,14 +18,13 @@ from ...job import (
     DedupMode,
     FailurePolicy,
     Job,
-    JobState,
     LogLine,
     NewJob,
     PhaseSpec,
     Progress,
     ThenAction,
 )
-from ..base import ProgressUpdate, Settlement
+from ..base import POLICIES, STATES, THEN_ACTIONS, ProgressUpdate, Settlement
 
 
 def num(value: float) -> str:
@@ -165,13 +164,9 @@ def bag_entries(job_id: str, h: Mapping[str, str]) -> list[tuple[float, int, Bag
     return entries
 
 
-# Hydrating claimed jobs is a worker's main cost per job after the round trip:
-# enum members by dict lookup (calling the Enum class costs ten times more),
-# one shared record for the progress of a job that reported none.
-STATES = {state.value: state for state in JobState}
-POLICIES = {policy.value: policy for policy in FailurePolicy}
-THEN = {action.value: action for action in ThenAction}
 NO_PROGRESS = Progress()
+"""Shared by every job that reported no progress: hydrating claimed jobs is a worker's main cost per
+job after the round trip."""
 
 
 def job_from_hash(h: Mapping[str, str]) -> Job:
@@ -213,7 +208,7 @@ def job_from_hash(h: Mapping[str, str]) -> Job:
         children_total=int(get("total", 0)),
         children_pending=int(get("left", 0)),
         stage=int(get("stage", 0)),
-        then=THEN[get("then", "complete")],
+        then=THEN_ACTIONS[get("then", "complete")],
         key=get("key"),
         group=get("group"),
     )

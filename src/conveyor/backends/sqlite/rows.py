@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from ...job import AttemptError, FailurePolicy, Job, JobState, NewJob, PhaseSpec, Progress, ThenAction
+from ...job import AttemptError, Job, NewJob, PhaseSpec, Progress
 from ...schedules import MissedPolicy, Schedule
+from ..base import POLICIES, STATES, THEN_ACTIONS
 
 JOB_COLUMNS = (
     "id, type, queue, payload, state, priority, attempts, max_attempts, run_at, created_at,"
@@ -70,7 +71,7 @@ def row_to_job(row: tuple[Any, ...]) -> Job:
         type=row[1],
         queue=row[2],
         payload=json.loads(row[3]),
-        state=JobState(row[4]),
+        state=STATES[row[4]],
         priority=row[5],
         attempts=row[6],
         max_attempts=row[7],
@@ -90,14 +91,14 @@ def row_to_job(row: tuple[Any, ...]) -> Job:
         parent_id=row[23],
         timeout=row[24],
         cancel_requested=bool(row[25]),
-        failure_policy=FailurePolicy(row[26]),
+        failure_policy=POLICIES[row[26]],
         phase=row[27],
         weight=row[28],
         phases=phases_from_json(row[29]),
         children_total=row[30],
         children_pending=row[31],
         stage=row[32],
-        then=ThenAction(row[33]),
+        then=THEN_ACTIONS[row[33]],
         key=row[34],
         group=row[35],
     )
