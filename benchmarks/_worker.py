@@ -12,33 +12,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 
 from throughput import make_app
 
-from conveyor import Worker
-
-PARENT_CHECK_INTERVAL = 0.5
-
-
-async def _watch_parent(worker: Worker, parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        await asyncio.sleep(PARENT_CHECK_INTERVAL)
-    worker.request_stop()
+from conveyor.child import run_as_child
 
 
 async def main(url: str, queues: list[str], concurrency: int | None, burst: bool) -> None:
     app = make_app(url)
-    worker = app.worker(queues=queues, concurrency=concurrency, burst=burst)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, worker.request_stop)
-    watcher = asyncio.create_task(_watch_parent(worker, os.getppid()))
     try:
-        await worker.run()
+        await run_as_child(app.worker(queues=queues, concurrency=concurrency, burst=burst))
     finally:
-        watcher.cancel()
         await app.close()
 
 

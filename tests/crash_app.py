@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from conveyor import Conveyor, JobContext
+from conveyor.child import run_as_child
 
 LEASE_SECONDS = 2
 CONCURRENCY = 2
 HANDLER_SECONDS = 0.04  # long enough that a kill lands mid-job, short enough for a quick test
-PARENT_CHECK_INTERVAL = 0.5
 
 
 def record_path(record_dir: Path, pid: int) -> Path:
@@ -46,24 +44,11 @@ def make_app(url: str, record_dir: Path) -> Conveyor:
     return app
 
 
-async def _stop_when_orphaned(request_stop: Callable[[], None], parent_pid: int) -> None:
-    """A test run killed outright must not leave workers polling its deleted tmp_path."""
-    while os.getppid() == parent_pid:
-        await asyncio.sleep(PARENT_CHECK_INTERVAL)
-    request_stop()
-
-
 async def run_worker(url: str, record_dir: Path) -> None:
     app = make_app(url, record_dir)
-    worker = app.worker(concurrency=CONCURRENCY)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, worker.request_stop)
-    watcher = asyncio.create_task(_stop_when_orphaned(worker.request_stop, os.getppid()))
     try:
-        await worker.run()
+        await run_as_child(app.worker(concurrency=CONCURRENCY))  # also stops if the test run is killed
     finally:
-        watcher.cancel()
         await app.close()
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor import Conveyor, Job, JobState, TrackerNode
+from conveyor.child import run_as_child
 from conveyor.commerce import db
 from conveyor.commerce.catalog import (
     Campaign,
@@ -233,22 +233,9 @@ def expected(sku: str) -> tuple[list[str], list[str]]:
 async def _work(backend_url: str, catalog_url: str) -> None:
     app = Conveyor(backend_url, lease_seconds=LEASE_SECONDS)
     register(app, catalog_url=catalog_url, **REGISTER)
-    worker = app.worker(concurrency=CONCURRENCY)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, worker.request_stop)
-    parent = os.getppid()
-
-    async def stop_when_orphaned() -> None:
-        while os.getppid() == parent:
-            await asyncio.sleep(0.5)
-        worker.request_stop()
-
-    watcher = asyncio.create_task(stop_when_orphaned())
     try:
-        await worker.run()
+        await run_as_child(app.worker(concurrency=CONCURRENCY))
     finally:
-        watcher.cancel()
         await app.close()
 
 

@@ -1,0 +1,46 @@
+"""A worker run as a child process that stops when told to, or when its parent goes.
+
+Whatever starts worker processes itself (a crash test, a benchmark, a launcher
+script) needs each child to finish its running jobs and exit on SIGTERM or
+SIGINT. It also needs the child to stop on its own when the parent is killed
+outright: SIGKILL gives the parent no chance to stop its children, and an
+orphaned worker would go on polling a store that may be gone (a deleted temp
+file, a redis-server the parent owned). `conveyor worker` is stopped by its
+supervisor instead, so it does not use this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from .worker import Worker, WorkerSummary
+
+PARENT_CHECK_SECONDS = 0.5
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def run_as_child(worker: Worker) -> WorkerSummary:
+    """Run `worker` until SIGTERM or SIGINT, or until this process's parent exits.
+
+    Either way the worker stops gracefully: it claims nothing more and lets
+    its running jobs finish (or hand them back when their time is up).
+    """
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, worker.request_stop)
+    watcher = asyncio.create_task(_stop_when_orphaned(worker, os.getppid()))
+    try:
+        return await worker.run()
+    finally:
+        watcher.cancel()
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+async def _stop_when_orphaned(worker: Worker, parent_pid: int) -> None:
+    """A re-parented process (to init or a subreaper) sees a new parent pid."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(PARENT_CHECK_SECONDS)
+    worker.request_stop()
