@@ -13,7 +13,6 @@ from .archive import Archiver, JobArchive
 from .backends import backend_from_url
 from .backends.base import (
     Backend,
-    EnqueueResult,
     JobFilter,
     JobPage,
     QueueCounts,
@@ -24,20 +23,21 @@ from .backoff import Backoff, as_backoff
 from .clock import Clock, SystemClock
 from .errors import ConfigurationError, InvalidStateTransition, JobNotFound, PayloadError, UnknownJobType
 from .job import (
+    DEFAULT_OPTIONS,
     FINISHED_STATES,
     PRIORITY_NORMAL,
     AttemptError,
-    DedupMode,
-    FailurePolicy,
     Job,
     JobOptions,
     JobState,
     LogLine,
     NewJob,
+    NewJobBatch,
     Submitted,
     check_name,
     check_priority,
     new_job_id,
+    new_job_ids,
 )
 from .jobtype import JobType, Registrar
 from .limits import Breaker, RateLimit
@@ -217,9 +217,9 @@ class Conveyor(Orchestration):
             dedup_key=options.dedup_key,
             tenant=options.tenant,
             user_id=options.user_id,
-            tags=tuple(str(t) for t in options.tags),
+            tags=options.tags,
             timeout=options.timeout if options.timeout is not None else job_type.timeout,
-            failure_policy=FailurePolicy(options.on_failure),
+            failure_policy=options.on_failure,
             phase=options.phase,
             weight=float(options.weight),
             key=key,
@@ -227,7 +227,7 @@ class Conveyor(Orchestration):
             rate_per=job_type.rate_limit.per if job_type.rate_limit else None,
             group=options.group,
             group_limit=job_type.group_concurrency if options.group else None,
-            dedup=DedupMode(options.dedup),
+            dedup=options.dedup,
             dedup_until=now + options.dedup_ttl if options.dedup_ttl else None,
         )
 
@@ -242,7 +242,7 @@ class Conveyor(Orchestration):
     ) -> Submitted:
         """`enqueue`, saying whether the job is new or a dedup hit (an HTTP API answers 201 or 200)."""
         job_type = self.job_type(name)
-        options = options or JobOptions()
+        options = options or DEFAULT_OPTIONS
         payload_json = job_type.signature.dump(payload or {}, limit=self.settings.max_payload_bytes)
         new = self._new_job(job_type, payload_json, options, self.clock.now())
         backend = await self.backend()
@@ -266,25 +266,25 @@ class Conveyor(Orchestration):
         payloads: Iterable[Mapping[str, Any]],
         options: JobOptions | None = None,
     ) -> list[str]:
-        """Bulk enqueue in one backend call; returns ids in order (existing ids for dedup hits)."""
+        """Bulk enqueue in one backend call; returns the new jobs' ids in order."""
         job_type = self.job_type(name)
-        options = options or JobOptions()
+        options = options or DEFAULT_OPTIONS
         if options.dedup_key is not None:
             raise PayloadError("one dedup_key cannot apply to many jobs; enqueue them one by one")
         limit = self.settings.max_payload_bytes
         dump = job_type.signature.dump
-        fields = self._job_fields(job_type, options, self.clock.now())
-        jobs = []
+        texts = []
         for index, payload in enumerate(payloads):
             try:
-                payload_json = dump(payload, limit=limit)
+                texts.append(dump(payload, limit=limit))
             except PayloadError as exc:
                 raise PayloadError(f"job #{index}: {exc}") from None
-            jobs.append(NewJob(id=new_job_id(), payload_json=payload_json, **fields))
-        if not jobs:
+        if not texts:
             return []
-        results: list[EnqueueResult] = await (await self.backend()).enqueue(jobs)
-        return [r.id for r in results]
+        template = NewJob(id="", payload_json="", **self._job_fields(job_type, options, self.clock.now()))
+        batch = NewJobBatch(template, new_job_ids(len(texts)), texts)
+        await (await self.backend()).enqueue_batch(batch)
+        return list(batch.ids)
 
     # reading ----------------------------------------------------------------------------
 

@@ -47,6 +47,10 @@ class Progress:
     step: str | None = None
 
 
+NO_PROGRESS = Progress()
+"""Shared by every job that reported no progress: jobs are made by the thousand (claims, listings)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptError:
     """Why one attempt ended badly, kept for every attempt that did."""
@@ -111,7 +115,7 @@ class Job:
     finished_at: float | None = None
     lease_until: float | None = None
     worker_id: str | None = None
-    progress: Progress = field(default_factory=Progress)
+    progress: Progress = NO_PROGRESS
     result: Any = None
     error: AttemptError | None = None
     dedup_key: str | None = None
@@ -174,7 +178,7 @@ class JobOptions:
         if mode is DedupMode.THROTTLE and not (self.dedup_ttl and self.dedup_ttl > 0):
             raise PayloadError("dedup='throttle' needs dedup_ttl > 0 seconds")
         try:
-            FailurePolicy(self.on_failure)
+            policy = FailurePolicy(self.on_failure)
         except ValueError:
             raise PayloadError(
                 f"on_failure must be 'fail_parent' or 'continue', got {self.on_failure!r}"
@@ -197,6 +201,13 @@ class JobOptions:
                 raise PayloadError(f"{name} must be a non-empty string")
         if isinstance(self.tags, str):
             raise PayloadError("tags must be a list of strings, not one string")
+        # Stored normalised, so every enqueue with these options reads them as they are.
+        object.__setattr__(self, "tags", tuple(str(t) for t in self.tags))
+        object.__setattr__(self, "on_failure", policy)
+        object.__setattr__(self, "dedup", mode)
+
+
+DEFAULT_OPTIONS = JobOptions()
 
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.:")
@@ -263,6 +274,27 @@ class NewJob:
 
 
 @dataclass(frozen=True, slots=True)
+class NewJobBatch:
+    """Jobs alike in everything but id and payload: what `enqueue_many` hands a backend.
+
+    Given the shared fields once, a backend builds one row or record and copies
+    it per job, instead of a NewJob being made and read back for each of
+    thousands of jobs. A batch never has a dedup key or a parent, so every job
+    in it is stored.
+    """
+
+    template: NewJob  # the shared fields; its id and payload_json are placeholders
+    ids: Sequence[str]
+    payloads: Sequence[str]  # validated JSON, one per id
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.payloads):
+            raise ValueError(f"{len(self.ids)} ids for {len(self.payloads)} payloads")
+        if self.template.dedup_key is not None or self.template.parent_id is not None:
+            raise ValueError("a batch's jobs cannot share a dedup key or a parent")
+
+
+@dataclass(frozen=True, slots=True)
 class BagEntry:
     """One item-level error kept in a job's error bag (seed 000's errorsBag)."""
 
@@ -276,7 +308,8 @@ class BagEntry:
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [high + low for high in _CROCKFORD for low in _CROCKFORD]
 """Every 10-bit value as two Crockford base32 digits: 13 lookups encode an id."""
-_SHIFTS = range(120, -1, -10)
+_STAMP_SHIFTS = (40, 30, 20, 10, 0)  # the first 10 digits: a 50-bit field holding the millisecond time
+_RANDOM_SHIFTS = (70, 60, 50, 40, 30, 20, 10, 0)  # the last 16: 80 random bits
 
 
 def new_job_id() -> str:
@@ -285,8 +318,23 @@ def new_job_id() -> str:
     Unique across processes (`random` is reseeded in every forked child), and
     sorted by creation time when compared as text (fixed width, digits in
     ASCII order). Ids need not be unguessable: access to a job goes through
-    authentication, never through knowing its id. Bulk enqueues make one per
-    job, so it is built from a pair table rather than `base64.b32encode`.
+    authentication, never through knowing its id.
     """
-    n = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
-    return "".join([_PAIRS[(n >> shift) & 1023] for shift in _SHIFTS])
+    (job_id,) = new_job_ids(1)
+    return job_id
+
+
+def new_job_ids(count: int) -> list[str]:
+    """`count` ids made at one instant, as `new_job_id` makes one.
+
+    A bulk enqueue makes one per job, so the timestamp's digits are encoded
+    once and each id costs only its random part, built from a pair table
+    rather than `base64.b32encode`.
+    """
+    ms = time.time_ns() // 1_000_000
+    stamp = "".join([_PAIRS[(ms >> shift) & 1023] for shift in _STAMP_SHIFTS])
+    bits = random.getrandbits
+    return [
+        stamp + "".join([_PAIRS[(n >> shift) & 1023] for shift in _RANDOM_SHIFTS])
+        for n in [bits(80) for _ in range(count)]
+    ]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar,
 from .backoff import Backoff
 from .context import JobContext
 from .errors import ConfigurationError
-from .job import Job, JobOptions
+from .job import DEFAULT_OPTIONS, Job, JobOptions
 from .limits import Breaker, RateLimit
 from .payload import HandlerSignature
 
@@ -84,14 +84,14 @@ class JobType(Generic[P, R]):
         return BoundJob(self, JobOptions(**options))
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
-        return await BoundJob(self, JobOptions()).enqueue(*args, **kwargs)
+        return await BoundJob(self, DEFAULT_OPTIONS).enqueue(*args, **kwargs)
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """For synchronous producers (a Flask or Django view); never call it from async code."""
-        return BoundJob(self, JobOptions()).enqueue_sync(*args, **kwargs)
+        return BoundJob(self, DEFAULT_OPTIONS).enqueue_sync(*args, **kwargs)
 
     async def enqueue_many(self, payloads: Iterable[Mapping[str, Any]]) -> list[str]:
-        return await BoundJob(self, JobOptions()).enqueue_many(payloads)
+        return await BoundJob(self, DEFAULT_OPTIONS).enqueue_many(payloads)
 
 
 class BoundJob(Generic[P, R]):
@@ -106,7 +106,7 @@ class BoundJob(Generic[P, R]):
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         payload = self.job_type.signature.bind(args, kwargs)
-        return await self.job_type.app.enqueue(self.job_type.name, payload, self.job_options)
+        return (await self.job_type.app.submit(self.job_type.name, payload, self.job_options)).job
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         payload = self.job_type.signature.bind(args, kwargs)

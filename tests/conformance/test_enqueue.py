@@ -133,6 +133,29 @@ async def test_bulk_enqueue_of_ten_thousand_in_one_call(app: Conveyor) -> None:
     assert [j.payload["n"] for j in page.jobs] == [0, 1, 2]
 
 
+async def test_bulk_jobs_share_the_options_and_keep_their_own_payloads(
+    app: Conveyor, clock: FakeClock, drain: Drain
+) -> None:
+    seen: list[int] = []
+
+    @app.job("catalog:touch", queue="bulk", attempts=4)
+    async def touch(n: int) -> None:
+        seen.append(n)
+
+    nightly = touch.options(priority=2, tenant="store-1", tags=["nightly"])
+    ids = await nightly.enqueue_many({"n": i} for i in range(1_100))  # more than one chunk of a batch
+    for i in (0, 499, 500, 1_099):
+        job = await app.get_job(ids[i])
+        assert (job.id, job.payload, job.state) == (ids[i], {"n": i}, JobState.PENDING)
+        assert (job.priority, job.tenant, job.tags, job.max_attempts) == (2, "store-1", ("nightly",), 4)
+        assert job.created_at == clock.now()
+    (later,) = await touch.options(delay=60).enqueue_many([{"n": -1}])
+    assert (await app.get_job(later)).state is JobState.SCHEDULED
+
+    await drain(concurrency=1)
+    assert seen == list(range(1_100))
+
+
 async def test_bulk_enqueue_names_the_bad_payload(app: Conveyor) -> None:
     @app.job("catalog:touch")
     async def touch(n: int) -> None: ...

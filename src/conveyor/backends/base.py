@@ -21,7 +21,18 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..events import EventBatch
-from ..job import AttemptError, BagEntry, FailurePolicy, Job, JobState, LogLine, NewJob, PhaseSpec, ThenAction
+from ..job import (
+    AttemptError,
+    BagEntry,
+    FailurePolicy,
+    Job,
+    JobState,
+    LogLine,
+    NewJob,
+    NewJobBatch,
+    PhaseSpec,
+    ThenAction,
+)
 from ..limits import KeyState, RateLimit
 from ..schedules import Schedule
 
@@ -165,6 +176,7 @@ class Backend(Protocol):
 
     # write
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]: ...
+    async def enqueue_batch(self, batch: NewJobBatch) -> None: ...  # every job is new: stores them all
     async def cancel(self, job_id: str, *, now: float) -> Job | None: ...
     async def retry(self, job_id: str, *, now: float) -> Job | None: ...
     async def remove(self, job_id: str) -> bool: ...

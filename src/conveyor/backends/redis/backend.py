@@ -17,7 +17,7 @@ from typing import Any
 
 from ...errors import BackendError, ConfigurationError, InvalidStateTransition
 from ...events import DEFAULT_EVENTS_MAX
-from ...job import AttemptError, BagEntry, Job, JobState, LogLine, NewJob, PhaseSpec
+from ...job import AttemptError, BagEntry, Job, JobState, LogLine, NewJob, NewJobBatch, PhaseSpec
 from ..base import (
     EnqueueResult,
     JobFilter,
@@ -39,6 +39,8 @@ from .records import (
     PHASE,
     bag_entries,
     bag_field,
+    batch_args,
+    enqueue_args,
     error_from_json,
     job_from_hash,
     log_entry,
@@ -111,8 +113,8 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
                 yield ("SADD", self.layout.queues, *new_queues)
             for queue, chunk in planned:
                 yield self._store.register(queue, [job.id for job in chunk])
-                payload = json.dumps([new_job_record(job) for job in chunk])
-                yield Script("enqueue", self._base(queue), (self.layout.wake, queue, payload, ""))
+                records = [new_job_record(job) for job in chunk]
+                yield Script("enqueue", self._base(queue), enqueue_args(self.layout.wake, queue, records))
 
         outs = await self._store.run(commands())
         self._store.known_queues |= new_queues
@@ -123,6 +125,25 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
         if holders:
             await self._store.run([("HDEL", self.layout.ids, *holders)])
         return [EnqueueResult(holders.get(job.id, job.id), job.id not in holders) for job in jobs]
+
+    @translate_errors
+    async def enqueue_batch(self, batch: NewJobBatch) -> None:
+        queue = batch.template.queue
+        new_queue = queue not in self._store.known_queues
+
+        def commands() -> Iterator[Script | Command]:
+            """Built lazily, so Redis runs one chunk while the next is being built."""
+            if new_queue:
+                yield ("SADD", self.layout.queues, queue)
+            record = new_job_record(batch.template)
+            for start in range(0, len(batch.ids), CHUNK):
+                ids = batch.ids[start : start + CHUNK]
+                yield self._store.register(queue, ids)
+                args = batch_args(self.layout.wake, queue, record, ids, batch.payloads[start : start + CHUNK])
+                yield Script("enqueue", self._base(queue), args)
+
+        await self._store.run(commands())
+        self._store.known_queues.add(queue)
 
     @translate_errors
     async def cancel(self, job_id: str, *, now: float) -> Job | None:

@@ -31,7 +31,7 @@ from ...errors import InvalidStateTransition
 from ...job import Job, NewJob
 from ..base import EnqueueResult
 from .keys import KeyLayout
-from .records import job_from_hash, new_job_record, num
+from .records import enqueue_args, job_from_hash, new_job_record, num
 from .store import Command, Script, Store
 
 CHUNK = 500
@@ -214,7 +214,7 @@ class Flows:
             for kid in first:
                 by_parent_queue[queue_of[str(kid.parent_id)]].append(kid)
             calls = [
-                (c, Script("enqueue", self._base(q), (self.keys.wake, q, "[]", adoption(c))))
+                (c, Script("enqueue", self._base(q), enqueue_args(self.keys.wake, q, [], adoption(c))))
                 for q, kids in by_parent_queue.items()
                 for c in chunks(kids)
             ]
@@ -250,10 +250,10 @@ class Flows:
                     kids = [k for k in below if k.parent_id in set(ids)]
                     plan.append((chunk, kids))
                     items.append(self._store.register(queue, ids))
-                    args = (self.keys.wake, queue, json.dumps([records[i] for i in ids]))
-                    items.append(
-                        Script("enqueue", self._base(queue), (*args, adoption(kids) if kids else ""))
+                    args = enqueue_args(
+                        self.keys.wake, queue, [records[i] for i in ids], adoption(kids) if kids else ""
                     )
+                    items.append(Script("enqueue", self._base(queue), args))
             outs = await self._store.run(items)
             outs = outs[len(outs) - len(plan) :]
             for (chunk, kids), (collisions, adopted, flat) in zip(plan, outs, strict=True):
@@ -342,8 +342,8 @@ class Flows:
                 ids = [u["record"][0] for _, u in chunk]
                 plan.append(chunk)
                 items.append(self._store.register(queue, ids))
-                records = json.dumps([u["record"] for _, u in chunk])
-                items.append(Script("enqueue", self._base(queue), (self.keys.wake, queue, records, "")))
+                args = enqueue_args(self.keys.wake, queue, [u["record"] for _, u in chunk])
+                items.append(Script("enqueue", self._base(queue), args))
         entries: Posted = []
         if items:
             outs = await self._store.run(items)

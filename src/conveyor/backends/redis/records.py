@@ -8,11 +8,12 @@ stored run_at is exactly the engine's. Absent fields mean None.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from ...job import (
+    NO_PROGRESS,
     AttemptError,
     BagEntry,
     DedupMode,
@@ -38,8 +39,14 @@ def _opt_float(value: str | None) -> float | None:
 PHASE = "ph:"  # hash fields "ph:<name>" -> "weight|total": the phases a job declared
 
 
-def new_job_record(job: NewJob, parent_queue: str | None = None) -> list[Any]:
-    """What enqueue.lua reads: the fields it indexes by, then the hash as a flat field/value list.
+def new_job_record(job: NewJob, parent_queue: str | None = None) -> list[str]:
+    """One job as enqueue.lua reads it: what it indexes by, then the hash as stored.
+
+    The items: id, state, priority, run_at, dedup key or '', tenant or '', '1'
+    for a child else '', dedup mode ('' for live), until when a throttled key
+    stays taken or '', the length n of the field/value list, then those n
+    items. Records travel as plain ARGV items, not JSON: Redis then parses no
+    JSON per call, and a bulk call's arguments are packed by hiredis in C.
 
     Built directly as a list: this runs once per job of every bulk enqueue. Flow
     fields are written only when they differ from their defaults. The first nine
@@ -84,11 +91,41 @@ def new_job_record(job: NewJob, parent_queue: str | None = None) -> list[Any]:
         flat += ("group", job.group)
         if job.group_limit is not None:
             flat += ("group_limit", str(job.group_limit))
-    child = "" if job.parent_id is None else "1"
-    record = [job.id, state, priority, run_at, job.dedup_key or "", job.tenant or "", flat, child]
+    mode, until = "", ""
     if job.dedup is not DedupMode.LIVE:
-        record += (job.dedup.value, "" if job.dedup_until is None else num(job.dedup_until))
-    return record
+        mode = job.dedup.value
+        until = "" if job.dedup_until is None else num(job.dedup_until)
+    child = "" if job.parent_id is None else "1"
+    head = [job.id, state, priority, run_at, job.dedup_key or "", job.tenant or "", child, mode, until]
+    return [*head, str(len(flat)), *flat]
+
+
+def enqueue_args(wake: str, queue: str, records: Sequence[Sequence[str]], adoption: str = "") -> list[str]:
+    """enqueue.lua's ARGV: the wake channel, the queue, adoption groups or '', the count, the records."""
+    args = [wake, queue, adoption, str(len(records))]
+    for record in records:
+        args += record
+    return args
+
+
+# Where a record (new_job_record) holds what differs between the jobs of a batch.
+RECORD_IDS = (0, 11)  # the head's id, and the id in the field/value list
+RECORD_PAYLOAD = 17
+
+
+def batch_args(
+    wake: str, queue: str, record: list[str], ids: Sequence[str], payloads: Sequence[str]
+) -> list[str]:
+    """enqueue_args for jobs of a batch: `record` (the batch template's) is copied per job.
+
+    The record is changed in place for each job, so the caller builds it once per batch.
+    """
+    args = [wake, queue, "", str(len(ids))]
+    for job_id, payload in zip(ids, payloads, strict=True):
+        record[RECORD_IDS[0]] = record[RECORD_IDS[1]] = job_id
+        record[RECORD_PAYLOAD] = payload
+        args += record
+    return args
 
 
 def error_json(error: AttemptError) -> str:
@@ -162,11 +199,6 @@ def bag_entries(job_id: str, h: Mapping[str, str]) -> list[tuple[float, int, Bag
         n, at, message = value.split("|", 2)
         entries.append((float(at), int(n), BagEntry(job_id, kind, message, item, float(at))))
     return entries
-
-
-NO_PROGRESS = Progress()
-"""Shared by every job that reported no progress: hydrating claimed jobs is a worker's main cost per
-job after the round trip."""
 
 
 def job_from_hash(h: Mapping[str, str]) -> Job:

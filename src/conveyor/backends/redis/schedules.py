@@ -24,7 +24,7 @@ from typing import Any
 
 from ...job import NewJob
 from ...schedules import MissedPolicy, Schedule
-from .records import new_job_record, num
+from .records import enqueue_args, new_job_record, num
 from .store import Command, Script, Store, translate_errors
 
 LEDGER_GRACE = 60.0  # seconds a fired tick's job may take to be stored before recover stores it
@@ -73,8 +73,8 @@ class RedisSchedules:
         entries = {job_id: json.loads(entry) for job_id, entry in fired.items()}
         yield ("SADD", layout.queues, *{e["queue"] for e in entries.values()})
         for e in entries.values():
-            record = json.dumps([e["record"]])
-            yield Script("enqueue", layout.queue(e["queue"]), (layout.wake, e["queue"], record, ""))
+            args = enqueue_args(layout.wake, e["queue"], [e["record"]])
+            yield Script("enqueue", layout.queue(e["queue"]), args)
         yield ("HDEL", layout.base + ":schedules:fired", *entries)
 
     @translate_errors

@@ -159,7 +159,9 @@ class Store:
         builds its next chunk while Redis runs the previous one, and memory stays
         bounded.
         """
-        wire = await self._connection()
+        wire = self._wire
+        if wire is None or not wire.usable:
+            wire = await self._connection()
         sent: list[Script | Command] = []
         futures: list[asyncio.Future[Any]] = []
         scripts: list[int] = []  # positions of the scripts in `sent`
@@ -190,22 +192,20 @@ class Store:
                     future.exception()  # seen: the failure is raised once, here
             raise
         replies = [future.result() for future in futures]
-        missing = [i for i, r in enumerate(replies) if _missing_function(r)]
-        if missing:
-            await self.load_scripts()
-            again = await self.run([sent[i] for i in missing])
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
+        if any(isinstance(reply, ResponseError) for reply in replies):
+            missing = [i for i, r in enumerate(replies) if _missing_function(r)]
+            if missing:
+                await self.load_scripts()
+                again = await self.run([sent[i] for i in missing])
+                for i, reply in zip(missing, again, strict=True):
+                    replies[i] = reply
+            for reply in replies:
+                if isinstance(reply, ResponseError):
+                    raise reply
         return [reply for item, reply in zip(sent, replies, strict=True) if isinstance(item, Script)]
 
     async def _connection(self) -> Wire:
         """The shared Wire, connected again if it was lost (callers then retry their work)."""
-        wire = self._wire
-        if wire is not None and wire.usable:
-            return wire
         if self._client is None:
             raise BackendError("the Redis backend is not open")
         async with self._connecting:

@@ -18,6 +18,7 @@ from ...job import (
     Job,
     LogLine,
     NewJob,
+    NewJobBatch,
     ThenAction,
 )
 from ..base import (
@@ -153,6 +154,15 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules, SQLiteEvents):
         results = await self._db.write(run, quick=len(jobs) <= QUICK_ROWS)
         self._changed()
         return results
+
+    async def enqueue_batch(self, batch: NewJobBatch) -> None:
+        _, type_, queue, _, *shared = new_job_params(batch.template)
+        rows = [
+            (job_id, type_, queue, payload, *shared)
+            for job_id, payload in zip(batch.ids, batch.payloads, strict=True)
+        ]
+        await self._db.write(lambda conn: conn.executemany(INSERT_JOB, rows), quick=len(rows) <= QUICK_ROWS)
+        self._changed()
 
     async def cancel(self, job_id: str, *, now: float) -> Job | None:
         def run(conn: sqlite3.Connection) -> Job | None:

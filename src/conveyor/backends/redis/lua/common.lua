@@ -1,23 +1,29 @@
 -- The start of the function library store.py assembles: this file, limits.lua,
 -- dedup.lua, then each script's body as one Redis function. The library is
 -- loaded once, so the functions below are created once; what depends on the
--- call (its KEYS and ARGV, the key names built from KEYS[1], state that lives
--- for one call) is set by the `on_call` hooks when a call begins.
+-- call is set when a call begins: its KEYS and ARGV, state that lives for one
+-- call (`on_call` hooks), and the key names built from KEYS[1] (`on_base`
+-- hooks, run only when KEYS[1] differs from the previous call's: a worker or
+-- producer calls the same few queues over and over).
 -- KEYS[1] is a key base: "{prefix:queue}" for queue scripts, "{prefix}" for
 -- the worker registry. Every key a script touches starts with that base, so
 -- the script stays in one Redis Cluster slot. Keep these suffixes in step
 -- with keys.py.
-local KEYS, ARGV
-local hooks = {}
-local function on_call(hook) hooks[#hooks + 1] = hook end
+local KEYS, ARGV, B
+local base_hooks, call_hooks = {}, {}
+local function on_base(hook) base_hooks[#base_hooks + 1] = hook end
+local function on_call(hook) call_hooks[#call_hooks + 1] = hook end
 local function begin(keys, args)
     KEYS, ARGV = keys, args
-    for _, hook in ipairs(hooks) do hook() end
+    if keys[1] ~= B then
+        B = keys[1]
+        for _, hook in ipairs(base_hooks) do hook() end
+    end
+    for _, hook in ipairs(call_hooks) do hook() end
 end
 
-local B, READY, SCHEDULED, RUNNING, FINISHED, JOBS, DEDUP, COUNTS, INDEX, OUTBOX, UNBORN
-on_call(function()
-    B = KEYS[1]
+local READY, SCHEDULED, RUNNING, FINISHED, JOBS, DEDUP, COUNTS, INDEX, OUTBOX, UNBORN
+on_base(function()
     READY, SCHEDULED, RUNNING = B .. ':ready', B .. ':scheduled', B .. ':running'
     FINISHED, JOBS, DEDUP, COUNTS = B .. ':finished', B .. ':jobs', B .. ':dedup', B .. ':counts'
     INDEX = {
@@ -103,7 +109,7 @@ end
 -- library's first line. `at` is nil for a change that carries no time. Call after the
 -- change, so the entry has the job's new state (remove.lua: before deleting).
 local EVENTS
-on_call(function() EVENTS = B .. ':events' end)
+on_base(function() EVENTS = B .. ':events' end)
 local function append_event(id, kind, type, tenant, state, percent, message, at)
     local fields = { 'kind', kind, 'job', id, 'type', type, 'state', state, 'percent', percent or '0' }
     if tenant then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = tenant end

@@ -7,7 +7,7 @@
 -- scores the hold with when to look at it again. So held jobs never stand
 -- between a fetch and the claimable jobs behind them.
 local HELD, KEY_NAMES
-on_call(function() HELD, KEY_NAMES = B .. ':held', B .. ':keys' end)
+on_base(function() HELD, KEY_NAMES = B .. ':held', B .. ':keys' end)
 local GROUP_RECHECK = 5 -- seconds: how soon to look again at a full group no settle reported free
 local PRIORITY_UNIT = 1099511627776 -- 2^40: a ready score is priority * 2^40 + seq
 
