@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -13,6 +14,7 @@ from conveyor.commerce.connectors import (
     Image,
     Listing,
     RateLimitInfo,
+    RetryPolicy,
     ShopifyConnector,
     TransientError,
     Variant,
@@ -52,11 +54,17 @@ def connect(
     readings: list[RateLimitInfo] | None = None,
     token: str | None = None,
     timeout: float = 5.0,
+    retry: RetryPolicy | None = None,
 ) -> ShopifyConnector:
     credentials = Credentials({"access_token": token or sandbox.config.access_token})
     hook = readings.append if readings is not None else None
     return ShopifyConnector(
-        credentials, shop_url=server.api_url, clock=clock, on_rate_limit=hook, timeout=timeout
+        credentials,
+        shop_url=server.api_url,
+        clock=clock,
+        on_rate_limit=hook,
+        timeout=timeout,
+        retry=retry or RetryPolicy(transient_tries=1),
     )
 
 
@@ -190,4 +198,42 @@ async def test_server_errors_and_timeouts_are_transient(run: Run, clock: FakeClo
         with pytest.raises(TransientError, match="timed out"):
             await connector.publish(HAT)
     assert error.value.status == 502
+    assert sandbox.store.products == {}
+
+
+async def test_a_5xx_is_repeated_for_a_product_set_naming_its_product_but_not_for_a_create(
+    run: Run, clock: FakeClock
+) -> None:
+    sandbox, server = run(faults=FaultConfig(error_statuses=(503,)))
+    retry = RetryPolicy(transient_tries=3, backoff=0.01)
+    async with connect(sandbox, server, clock, retry=retry) as connector:
+        remote = await connector.create_or_update_product(HAT, None)
+        sandbox.faults.force(FaultKind.ERROR, FaultKind.ERROR)
+        await connector.add_images(HAT, remote)
+        sandbox.faults.force(FaultKind.ERROR)
+        with pytest.raises(TransientError):
+            await connector.create_or_update_product(HAT, None)
+    assert sandbox.counters.by_endpoint[GRAPHQL] == 1 + 3 + 1
+    assert len(sandbox.store.products) == 1
+    (product,) = sandbox.store.products.values()
+    assert sorted(i["src"] for i in product["images"]) == sorted(i.url for i in HAT.images)
+
+
+async def test_repeated_refusals_wait_longer_each_time_than_the_bucket_asks(
+    run: Run, clock: FakeClock
+) -> None:
+    """An injected THROTTLED answers while the bucket is full: Shopify's own wait is 0."""
+    sandbox, server = run()
+    retry = RetryPolicy(rate_limit_tries=3, rate_backoff=0.02)
+    readings: list[RateLimitInfo] = []
+    sandbox.faults.force(FaultKind.THROTTLE, FaultKind.THROTTLE, FaultKind.THROTTLE)
+    async with connect(sandbox, server, clock, readings, retry=retry) as connector:
+        started = time.monotonic()
+        with pytest.raises(RateLimited) as caught:
+            await connector.publish(HAT)
+        waited = time.monotonic() - started
+    assert [r.retry_after for r in readings] == [0.0, 0.0, 0.0]
+    assert caught.value.retry_after == 0.08
+    assert waited >= 0.02 + 0.04
+    assert sandbox.counters.rate_limited == 3
     assert sandbox.store.products == {}

@@ -73,8 +73,19 @@ class RetryPolicy:
     """Seconds before the first repeat; doubled for each further one."""
     rate_limit_tries: int = 1
     """Tries in all for a request the API refused with 429 (1: never repeated here)."""
+    rate_backoff: float = 0.05
+    """The shortest wait after a refusal, doubled for each further refusal of the same request.
+
+    An API's own wait can be a few milliseconds (Shopify's bucket refills
+    one call's cost that fast); requests that all wait exactly that long
+    come back together and are refused again.
+    """
     max_rate_wait: float = 2.0
     """The longest 429 wait (or pacing wait) spent inside the connector."""
+
+    def rate_wait(self, refusals: int, retry_after: float) -> float:
+        """How long to wait after the `refusals`-th refusal of one request that said `retry_after`."""
+        return max(retry_after, self.rate_backoff * 2 ** (refusals - 1))
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -237,7 +248,7 @@ class ApiClient(ABC):
         (a GraphQL query) passes True.
         """
         repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        transient_left, refused_left = self.retry.transient_tries, self.retry.rate_limit_tries
+        transient_left, refusals = self.retry.transient_tries, 0
         while True:
             if self.pacer is not None:
                 await self.pacer.wait(self.retry.max_rate_wait)
@@ -250,10 +261,13 @@ class ApiClient(ABC):
                 tried = self.retry.transient_tries - transient_left
                 await asyncio.sleep(self.retry.backoff * 2 ** (tried - 1))
             except RateLimited as refused:
-                refused_left -= 1
-                if refused_left <= 0 or refused.retry_after > self.retry.max_rate_wait:
-                    raise
-                await asyncio.sleep(refused.retry_after)
+                refusals += 1
+                wait = self.retry.rate_wait(refusals, refused.retry_after)
+                if refusals >= self.retry.rate_limit_tries or wait > self.retry.max_rate_wait:
+                    if wait == refused.retry_after:
+                        raise
+                    raise RateLimited(wait, str(refused)) from refused
+                await asyncio.sleep(wait)
 
     async def _paced(
         self,

@@ -2,7 +2,9 @@
 
 `productSet` replaces the list fields it is given and leaves the others
 alone, so each phase sends only its part (scalars; options + variants;
-files) and `publish` sends the whole product in one call. Throttling is read
+files) and `publish` sends the whole product in one call. A `productSet`
+naming its product sets the same state however often it is sent, so the
+connector repeats it after a 5xx; a create is never repeated. Throttling is read
 from `extensions.cost.throttleStatus` on every answer and detected by the
 `THROTTLED` error code whatever the HTTP status; the wait is the time the
 bucket needs to refill to the requested cost at its restore rate. Readings
@@ -150,7 +152,10 @@ class ShopifyConnector(Connector):
     async def _product_set(self, data: dict[str, Any], remote: RemoteProduct | None) -> RemoteProduct:
         variables = {"input": data, "synchronous": True}
         response = await self.request(
-            "POST", "/graphql.json", json={"query": PRODUCT_SET, "variables": variables}
+            "POST",
+            "/graphql.json",
+            json={"query": PRODUCT_SET, "variables": variables},
+            idempotent="id" in data,
         )
         payload = response.json()["data"]["productSet"]
         if payload["userErrors"]:

@@ -42,7 +42,7 @@ JOB_KIND = "publish"
 """The ledger's job kind for campaign publishing: one delivery record per product version and account."""
 
 
-PHASE_RETRY = RetryPolicy(transient_tries=3, backoff=0.5, rate_limit_tries=3, max_rate_wait=2.0)
+PHASE_RETRY = RetryPolicy(transient_tries=3, backoff=0.5, rate_limit_tries=6, max_rate_wait=2.0)
 """A phase job absorbs lone 5xx on reads and updates, and 429s with a short wait, without restarting."""
 
 
