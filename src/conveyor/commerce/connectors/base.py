@@ -85,7 +85,7 @@ class RetryPolicy:
 
     def rate_wait(self, refusals: int, retry_after: float) -> float:
         """How long to wait after the `refusals`-th refusal of one request that said `retry_after`."""
-        return max(retry_after, self.rate_backoff * 2 ** (refusals - 1))
+        return max(retry_after, self.rate_backoff * 2.0 ** (refusals - 1))
 
 
 DEFAULT_RETRY = RetryPolicy()
