@@ -11,6 +11,7 @@ import statistics
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.crc import key_slot
@@ -27,6 +28,7 @@ from conveyor import (
 from conveyor.backends import backend_from_url
 from conveyor.backends.redis import RedisBackend
 from conveyor.backends.redis.keys import KeyLayout
+from conveyor.job import NewJob, new_job_id
 
 from .redis_server import RedisServer, free_port
 
@@ -135,6 +137,45 @@ async def test_every_key_of_a_queue_shares_one_cluster_slot(
     assert set(slots) == {"images", "product-family", "(global)"}
     assert all(len(s) == 1 for s in slots.values()), slots
     assert slots["images"] != slots["product-family"]  # queues spread over a cluster
+
+
+async def test_the_id_registry_holds_only_the_jobs_that_were_stored(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """A job turned away by a dedup key was registered before the script ran; it must not stay."""
+    app = Conveyor(redis_url, clock=FakeClock())
+
+    @app.job("catalog:sync")
+    async def sync(store: str) -> None: ...
+
+    first = await sync.options(dedup_key="store-1").enqueue("a")
+    again = await sync.options(dedup_key="store-1").enqueue("b")
+    other = await sync.options(queue="images").enqueue("c")
+    backend = await app.backend()
+    assert isinstance(backend, RedisBackend)
+    pair = [NewJob(id=new_job_id(), **fields) for fields in (_fields("store-1"), _fields("store-2"))]
+    results = await backend.enqueue(pair)
+    await app.close()
+
+    assert again.id == first.id
+    assert [r.created for r in results] == [False, True]
+    with redis_server.client() as client:
+        registered = client.hgetall(KeyLayout(prefix_of(redis_url)).ids)
+    assert registered == {first.id: "default", other.id: "images", pair[1].id: "default"}
+
+
+def _fields(dedup_key: str) -> dict[str, Any]:
+    return dict(
+        type="catalog:sync",
+        queue="default",
+        payload_json='{"store": "d"}',
+        state=JobState.PENDING,
+        priority=3,
+        max_attempts=3,
+        run_at=0.0,
+        created_at=0.0,
+        dedup_key=dedup_key,
+    )
 
 
 async def test_lost_functions_are_reloaded(redis_url: str, redis_server: RedisServer) -> None:

@@ -101,6 +101,8 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
         if any(job.parent_id is not None for job in jobs):
             return await self._flows.enqueue(jobs)
+        if len(jobs) == 1:
+            return [await self._enqueue_one(jobs[0])]
         by_queue: dict[str, list[NewJob]] = defaultdict(list)
         for job in jobs:
             by_queue[job.queue].append(job)
@@ -125,6 +127,23 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
         if holders:
             await self._store.run([("HDEL", self.layout.ids, *holders)])
         return [EnqueueResult(holders.get(job.id, job.id), job.id not in holders) for job in jobs]
+
+    async def _enqueue_one(self, job: NewJob) -> EnqueueResult:
+        """One job, the most frequent call: no grouping by queue, no chunks."""
+        queue = job.queue
+        record = new_job_record(job)
+        commands: list[Script | Command] = [
+            self._store.register(queue, (job.id,)),
+            Script("enqueue", self._base(queue), enqueue_args(self.layout.wake, queue, [record])),
+        ]
+        if queue not in self._store.known_queues:
+            commands.insert(0, ("SADD", self.layout.queues, queue))
+        ((collisions, _, _),) = await self._store.run(commands)
+        self._store.known_queues.add(queue)
+        if not collisions:
+            return EnqueueResult(job.id, True)
+        await self._store.run([("HDEL", self.layout.ids, job.id)])
+        return EnqueueResult(collisions[1], False)
 
     @translate_errors
     async def enqueue_batch(self, batch: NewJobBatch) -> None:
