@@ -114,9 +114,9 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
             if new_queues:
                 yield ("SADD", self.layout.queues, *new_queues)
             for queue, chunk in planned:
-                yield self._store.register(queue, [job.id for job in chunk])
                 records = [new_job_record(job) for job in chunk]
-                yield Script("enqueue", self._base(queue), enqueue_args(self.layout.wake, queue, records))
+                args = enqueue_args(self.layout.wake, queue, records)
+                yield from self._store.storing(queue, [job.id for job in chunk], args)
 
         outs = await self._store.run(commands())
         self._store.known_queues |= new_queues
@@ -125,24 +125,21 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
             for position, holder in zip(collisions[::2], collisions[1::2], strict=True):
                 holders[chunk[position - 1].id] = holder
         if holders:
-            await self._store.run([("HDEL", self.layout.ids, *holders)])
+            await self._store.run([self._store.unregister(holders)])
         return [EnqueueResult(holders.get(job.id, job.id), job.id not in holders) for job in jobs]
 
     async def _enqueue_one(self, job: NewJob) -> EnqueueResult:
         """One job, the most frequent call: no grouping by queue, no chunks."""
         queue = job.queue
-        record = new_job_record(job)
-        commands: list[Script | Command] = [
-            self._store.register(queue, (job.id,)),
-            Script("enqueue", self._base(queue), enqueue_args(self.layout.wake, queue, [record])),
-        ]
+        args = enqueue_args(self.layout.wake, queue, [new_job_record(job)])
+        commands: list[Script | Command] = [*self._store.storing(queue, (job.id,), args)]
         if queue not in self._store.known_queues:
             commands.insert(0, ("SADD", self.layout.queues, queue))
         ((collisions, _, _),) = await self._store.run(commands)
         self._store.known_queues.add(queue)
         if not collisions:
             return EnqueueResult(job.id, True)
-        await self._store.run([("HDEL", self.layout.ids, job.id)])
+        await self._store.run([self._store.unregister((job.id,))])
         return EnqueueResult(collisions[1], False)
 
     @translate_errors
@@ -157,9 +154,8 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
             record = new_job_record(batch.template)
             for start in range(0, len(batch.ids), CHUNK):
                 ids = batch.ids[start : start + CHUNK]
-                yield self._store.register(queue, ids)
                 args = batch_args(self.layout.wake, queue, record, ids, batch.payloads[start : start + CHUNK])
-                yield Script("enqueue", self._base(queue), args)
+                yield from self._store.storing(queue, ids, args)
 
         await self._store.run(commands())
         self._store.known_queues.add(queue)
@@ -202,7 +198,7 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
         if queue is None:
             return False
         (removed,) = await self._store.run(
-            [Script("remove", self._base(queue), (job_id,)), ("HDEL", self.layout.ids, job_id)]
+            [Script("remove", self._base(queue), (job_id,)), self._store.unregister((job_id,))]
         )
         self._store.forget([job_id])
         return bool(removed)
@@ -478,7 +474,7 @@ class RedisBackend(RedisSchedules, RedisLimits, RedisEvents):
             outs = await self._store.run(calls)
             gone = [job_id for out in outs for job_id in out]
             if gone:
-                await self._store.run([("HDEL", self.layout.ids, *gone)])
+                await self._store.run([self._store.unregister(gone)])
             removed += len(gone)
             queues = [q for q, out in zip(queues, outs, strict=True) if len(out) == BATCH]
         return removed

@@ -249,11 +249,10 @@ class Flows:
                     ids = [j.id for j in chunk]
                     kids = [k for k in below if k.parent_id in set(ids)]
                     plan.append((chunk, kids))
-                    items.append(self._store.register(queue, ids))
                     args = enqueue_args(
                         self.keys.wake, queue, [records[i] for i in ids], adoption(kids) if kids else ""
                     )
-                    items.append(Script("enqueue", self._base(queue), args))
+                    items += self._store.storing(queue, ids, args)
             outs = await self._store.run(items)
             outs = outs[len(outs) - len(plan) :]
             for (chunk, kids), (collisions, adopted, flat) in zip(plan, outs, strict=True):
@@ -274,7 +273,7 @@ class Flows:
         await self._born(confirm + [born(kid, False) for kid in counted.values()])
         refused_ids = [j.id for j in jobs if j.id in results and not results[j.id].created]
         if refused_ids:
-            await self._store.run([("HDEL", self.keys.ids, *refused_ids)])
+            await self._store.run([self._store.unregister(refused_ids)])
         if entries:
             await self.deliver(entries, max(j.created_at for j in jobs))
         if failure is not None:
@@ -341,9 +340,8 @@ class Flows:
             for chunk in chunks(waiting):
                 ids = [u["record"][0] for _, u in chunk]
                 plan.append(chunk)
-                items.append(self._store.register(queue, ids))
                 args = enqueue_args(self.keys.wake, queue, [u["record"] for _, u in chunk])
-                items.append(Script("enqueue", self._base(queue), args))
+                items += self._store.storing(queue, ids, args)
         entries: Posted = []
         if items:
             outs = await self._store.run(items)

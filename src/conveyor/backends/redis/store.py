@@ -218,9 +218,17 @@ class Store:
             return ("FCALL", self._functions[item.name], 1, item.base, *item.args)
         return item
 
-    def register(self, queue: str, job_ids: Iterable[str]) -> Command:
-        """Record new jobs' queue; sent before they are stored, so no reader finds a job it cannot locate."""
-        return ("HSET", self.keys.ids, *(field for job_id in job_ids for field in (job_id, queue)))
+    def storing(self, queue: str, job_ids: Iterable[str], args: Sequence[Arg]) -> tuple[Command, Script]:
+        """The calls that store new jobs of one queue (`args` from records.py's enqueue_args).
+
+        Their queue is recorded first, so no reader finds a job it cannot locate.
+        """
+        register = ("HSET", self.keys.ids, *(field for job_id in job_ids for field in (job_id, queue)))
+        return register, Script("enqueue", self.keys.queue(queue), args)
+
+    def unregister(self, job_ids: Iterable[str]) -> Command:
+        """Drop the queue recorded for jobs turned away by enqueue.lua, or removed."""
+        return ("HDEL", self.keys.ids, *job_ids)
 
     # id -> queue --------------------------------------------------------------------------
 
