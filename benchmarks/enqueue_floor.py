@@ -42,7 +42,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -83,11 +83,11 @@ class RawClient:
         self._socket.close()
 
 
-def pack(*commands: Sequence[str | int | float]) -> bytes:
-    return b"".join(hiredis.pack_command(tuple(command)) for command in commands)
-
-
 Command = tuple[str | int | float, ...]
+
+
+def pack(*commands: Command) -> bytes:
+    return b"".join(hiredis.pack_command(command) for command in commands)
 
 
 def job_writes(layout: KeyLayout, seq: int) -> list[Command]:
