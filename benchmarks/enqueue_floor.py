@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import socket
 import statistics
 import sys
@@ -48,14 +46,15 @@ from typing import Any
 import hiredis
 import redis
 from _redis import private_redis, server_version
+from throughput import drop_conveyor_env, report
 
 from conveyor import Conveyor, JobState
 from conveyor.backends.redis.keys import KeyLayout
 from conveyor.backends.redis.records import new_job_record
+from conveyor.events import DEFAULT_EVENTS_MAX
 from conveyor.job import NewJob
 
 QUEUE = "bench-floor"
-EVENTS_MAX = 10_000  # the backend's default bound on a queue's event stream
 HUEY_SIZED_MESSAGE = "x" * 200
 
 
@@ -106,7 +105,7 @@ def job_writes(layout: KeyLayout, seq: int) -> list[Command]:
         ("HSET", f"{queue}:job:{job.id}", "seq", seq, "attempts", "0", *fields),
         ("ZADD", f"{queue}:jobs", seq, job.id),
         ("ZADD", f"{queue}:ready", seq, job.id),
-        ("XADD", f"{queue}:events", "MAXLEN", "~", EVENTS_MAX, "*", "kind", "added",
+        ("XADD", f"{queue}:events", "MAXLEN", "~", DEFAULT_EVENTS_MAX, "*", "kind", "added",
          "job", job.id, "type", job.type, "state", "pending", "percent", "0", "at", repr(now)),
         ("HINCRBY", f"{queue}:counts", "pending", 1),
         ("PUBLISH", layout.wake, QUEUE),
@@ -224,6 +223,9 @@ def huey_row(url: str, server: redis.Redis, calls: int) -> dict[str, float] | No
         huey.flush()
 
 
+RATIOS = [("conveyor", "lpush"), ("job_writes", "lpush"), ("job_writes_lua", "lpush"), ("conveyor", "huey")]
+
+
 def measure(url: str, calls: int, runs: int) -> dict[str, Any]:
     samples: dict[str, list[dict[str, float]]] = {}
     with redis.Redis.from_url(url) as server:
@@ -240,11 +242,9 @@ def measure(url: str, calls: int, runs: int) -> dict[str, Any]:
     for row in rows.values():
         row["per_s"] = round(row["per_s"])
     result: dict[str, Any] = {"redis_version": server_version(url), "calls": calls, "runs": runs, **rows}
-    result["conveyor_vs_lpush"] = round(rows["conveyor"]["per_s"] / rows["lpush"]["per_s"], 2)
-    result["job_writes_vs_lpush"] = round(rows["job_writes"]["per_s"] / rows["lpush"]["per_s"], 2)
-    result["job_writes_lua_vs_lpush"] = round(rows["job_writes_lua"]["per_s"] / rows["lpush"]["per_s"], 2)
-    if "huey" in rows:
-        result["conveyor_vs_huey"] = round(rows["conveyor"]["per_s"] / rows["huey"]["per_s"], 2)
+    for layer, base in RATIOS:
+        if base in rows:  # huey only with the peers extra
+            result[f"{layer}_vs_{base}"] = round(rows[layer]["per_s"] / rows[base]["per_s"], 2)
     return result
 
 
@@ -252,12 +252,12 @@ def print_table(result: dict[str, Any]) -> None:
     calls, runs = result["calls"], result["runs"]
     print(f"Redis {result['redis_version']}, {calls:,} calls one at a time, median of {runs}")
     print(f"{'':15} {'calls/s':>9} {'client µs':>10} {'redis µs':>9}")
-    for name in ("round_trip", "lpush", "job_writes", "job_writes_lua", "conveyor", "huey"):
-        if (row := result.get(name)) is None:
+    for name, row in result.items():
+        if not isinstance(row, dict):
             continue
         print(f"{name:15} {row['per_s']:>9,} {row['client_cpu_us']:>10} {row['server_cpu_us']:>9}")
-    ratios = [name for name in result if "_vs_" in name]
-    print("; ".join(f"{name.replace('_vs_', ' / ')}: {result[name]}" for name in ratios))
+    ratios = [f"{layer} / {base}: {result[f'{layer}_vs_{base}']}" for layer, base in RATIOS if base in result]
+    print("; ".join(ratios))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,14 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.calls < 1 or args.runs < 1:
         parser.error("--calls and --runs must be >= 1")
-    for name in [n for n in os.environ if n.startswith("CONVEYOR_")]:
-        del os.environ[name]  # they override constructor arguments, the URL included
+    drop_conveyor_env()
     with private_redis() as url:
         result = measure(url, args.calls, args.runs)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print_table(result)
+    report(result, args.json, print_table)
     return 0
 
 

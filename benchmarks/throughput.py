@@ -366,10 +366,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def drop_conveyor_env() -> None:
+    """CONVEYOR_* variables override constructor arguments, the URL included (see the docstring)."""
     for name in [n for n in os.environ if n.startswith("CONVEYOR_")]:
         del os.environ[name]
+
+
+def report(result: dict[str, Any], as_json: bool, table: Callable[[dict[str, Any]], None]) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        table(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    drop_conveyor_env()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on SIGTERM as on Ctrl-C
     children = Children(env=dict(os.environ))
     try:
@@ -388,10 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; workers stopped and temp files removed", file=sys.stderr)
         return 130
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print_table(result)
+    report(result, args.json, print_table)
     return 0
 
 
