@@ -33,7 +33,8 @@ class RedisServer:
     """One server on 127.0.0.1, its files in `folder`; `restart` keeps port and data (with AOF).
 
     With `tls`, the server speaks only TLS (its plain port is off) and `url`
-    says `rediss://`, naming the CA to trust.
+    says `rediss://`, naming the CA to trust. With `unix_socket`, it also
+    listens on `redis.sock` in its folder, which `unix_url` names.
     """
 
     def __init__(
@@ -43,11 +44,13 @@ class RedisServer:
         appendonly: bool = False,
         password: str | None = None,
         tls: TlsFiles | None = None,
+        unix_socket: bool = False,
     ) -> None:
         self.folder = folder
         self.appendonly = appendonly
         self.password = password
         self.tls = tls
+        self.socket = folder / "redis.sock" if unix_socket else None
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -65,6 +68,10 @@ class RedisServer:
             query["prefix"] = prefix
         return f"{url}?{urlencode(query)}" if query else url
 
+    def unix_url(self, query: str = "") -> str:
+        assert self.socket is not None, "started without unix_socket=True"
+        return f"unix://{self.socket}{query}"
+
     def client(self) -> redis.Redis:
         tls = {} if self.tls is None else {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
         return redis.Redis(
@@ -72,8 +79,9 @@ class RedisServer:
         )
 
     def _listen(self) -> list[str]:
+        socket = [] if self.socket is None else ["--unixsocket", str(self.socket), "--unixsocketperm", "700"]
         if self.tls is None:
-            return ["--port", str(self.port)]
+            return ["--port", str(self.port), *socket]
         return [
             "--port", "0",
             "--tls-port", str(self.port),

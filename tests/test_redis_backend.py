@@ -10,10 +10,12 @@ import re
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from redis.crc import key_slot
 
 from conveyor import (
@@ -26,7 +28,7 @@ from conveyor import (
     JobState,
 )
 from conveyor.backends import backend_from_url
-from conveyor.backends.redis import RedisBackend
+from conveyor.backends.redis import RedisBackend, split_prefix
 from conveyor.backends.redis.keys import KeyLayout
 from conveyor.job import NewJob, new_job_id
 
@@ -49,6 +51,49 @@ def test_prefix_comes_from_the_url_then_the_environment(monkeypatch: pytest.Monk
     assert prefix_of("redis://127.0.0.1:6379/0") == "shop-eu"
     assert prefix_of("rediss://127.0.0.1:6380/1?prefix=shop-us&ssl_cert_reqs=none") == "shop-us"
     assert prefix_of("unix:///run/redis.sock?prefix=local") == "local"
+
+
+def test_conveyor_prefix_leaves_the_rest_of_the_url_as_written() -> None:
+    sock = "unix:///run/redis.sock"
+    assert split_prefix(f"{sock}?prefix=local&db=2") == (f"{sock}?db=2", "local")
+    assert split_prefix(sock) == (sock, None)
+    tcp = "redis://:p%40ss@127.0.0.1:6379/3"
+    assert split_prefix(f"{tcp}?prefix=a") == (tcp, "a")
+
+
+@pytest.fixture(scope="module")
+def socket_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis-unix"), unix_socket=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("query", "db", "prefix"),
+    [("", 0, "conveyor"), ("?prefix=sock", 0, "sock"), ("?db=2&prefix=s2", 2, "s2")],
+)
+async def test_jobs_run_over_a_unix_socket_url(
+    socket_server: RedisServer, monkeypatch: pytest.MonkeyPatch, query: str, db: int, prefix: str
+) -> None:
+    """The URL form no other test connects with, in each of its spellings the docs name."""
+    monkeypatch.delenv("CONVEYOR_PREFIX", raising=False)
+    app = Conveyor(socket_server.unix_url(query), clock=FakeClock())
+
+    @app.job("catalog:ping")
+    async def ping(sku: str) -> str:
+        return f"pong {sku}"
+
+    ids = await app.enqueue_many("catalog:ping", [{"sku": f"p{n}"} for n in range(5)])
+    summary = await app.worker(burst=True).run()
+    done = await app.get_job(ids[3])
+    await app.close()
+    assert summary.outcomes == {"complete": 5}
+    assert done.result == "pong p3"
+    with redis.Redis(unix_socket_path=str(socket_server.socket), db=db) as client:
+        owned = [key for key in client.keys() if KeyLayout(prefix).owns(key.decode())]
+        assert owned, f"no keys under prefix {prefix!r} in database {db}, which the URL names"
+        client.flushall()
 
 
 def test_prefix_that_could_collide_is_refused() -> None:

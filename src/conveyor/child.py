@@ -5,8 +5,9 @@ script) needs each child to finish its running jobs and exit on SIGTERM or
 SIGINT. It also needs the child to stop on its own when the parent is killed
 outright: SIGKILL gives the parent no chance to stop its children, and an
 orphaned worker would go on polling a store that may be gone (a deleted temp
-file, a redis-server the parent owned). `conveyor worker` is stopped by its
-supervisor instead, so it does not use this.
+file, a redis-server the parent owned). `conveyor worker` and `conveyor
+serve` watch their parent the same way when started with `--stop-with-parent`
+(as `conveyor demo` starts them); under a supervisor they need not.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 
 from .worker import Worker, WorkerSummary
 
@@ -30,7 +32,7 @@ async def run_as_child(worker: Worker) -> WorkerSummary:
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, worker.request_stop)
-    watcher = asyncio.create_task(_stop_when_orphaned(worker, os.getppid()))
+    watcher = asyncio.create_task(stop_when_orphaned(worker.request_stop, os.getppid()))
     try:
         return await worker.run()
     finally:
@@ -39,8 +41,8 @@ async def run_as_child(worker: Worker) -> WorkerSummary:
             loop.remove_signal_handler(signum)
 
 
-async def _stop_when_orphaned(worker: Worker, parent_pid: int) -> None:
-    """A re-parented process (to init or a subreaper) sees a new parent pid."""
+async def stop_when_orphaned(stop: Callable[[], None], parent_pid: int) -> None:
+    """Call `stop` once this process is re-parented (to init or a subreaper): its parent has gone."""
     while os.getppid() == parent_pid:
         await asyncio.sleep(PARENT_CHECK_SECONDS)
-    worker.request_stop()
+    stop()

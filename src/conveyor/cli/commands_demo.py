@@ -10,9 +10,11 @@ import asyncio
 import os
 import secrets
 import shutil
+import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 APP_REF = "conveyor.commerce.demo.app:app"
 POLL_INTERVAL = 0.25
 MARKER = ".conveyor-demo"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,13 @@ def demo(
     ends with a summary table. The global --app and --url do not apply: the
     demo brings its own app (conveyor.commerce.demo.app:app) and databases.
     """
+    with _stopped_by_signals():
+        _demo(products, families, workers, directory, redis_url, port, keep)
+
+
+def _demo(
+    products: int, families: int, workers: int, directory: Path, redis_url: str | None, port: int, keep: bool
+) -> None:
     shown = directory
     directory = _fresh(directory)
     jobs_url = _jobs_url(directory, redis_url)
@@ -140,8 +150,36 @@ def demo(
                 out.print("workers and dashboard keep running; press Ctrl-C to stop them", highlight=False)
                 try:
                     fleet.wait()
-                except KeyboardInterrupt:
-                    out.print("stopping")
+                except Stopped as stop:
+                    out.print(f"{stop}: stopping the workers and the dashboard", highlight=False)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGINT: unwinds through every `with` above it, and each one stops its processes."""
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into `Stopped`, then ignore both while the children are stopped.
+
+    Python's default SIGTERM ends the process at once, skipping the cleanup that
+    stops the API server and the workers; and a demo started in the background
+    inherits an ignored SIGINT. A second signal must not cut that cleanup short.
+    """
+
+    def stop(signum: int, _frame: object) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise Stopped(signal.Signals(signum).name)
+
+    before = {each: signal.signal(each, stop) for each in STOP_SIGNALS}
+    try:
+        yield
+    except Stopped:
+        raise click.Abort() from None
+    finally:
+        for each, handler in before.items():
+            signal.signal(each, handler)
 
 
 def _fresh(directory: Path) -> Path:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+from typing import TYPE_CHECKING
+
 import click
 
+from ..child import stop_when_orphaned
 from .commands_tokens import token_store
 from .loading import Target, mask_url
+
+if TYPE_CHECKING:
+    import uvicorn
+
+SHUTDOWN_GRACE_SECONDS = 5
+"""On SIGTERM, open event streams get this long to end before uvicorn closes them."""
 
 
 @click.command()
@@ -18,8 +29,14 @@ from .loading import Target, mask_url
     type=click.FloatRange(min=0.05),
     help="Seconds each /api/events stream gathers job events into one send.",
 )
+@click.option(
+    "--stop-with-parent",
+    is_flag=True,
+    hidden=True,
+    help="Shut down once the process that started this one exits (for launchers).",
+)
 @click.pass_obj
-def serve(target: Target, host: str, port: int, events_interval: float) -> None:
+def serve(target: Target, host: str, port: int, events_interval: float, stop_with_parent: bool) -> None:
     """Serve the HTTP API: the seed status endpoints, jobs, queues, events, /metrics.
 
     Every endpoint but /healthz and /readyz needs a token from `conveyor tokens
@@ -38,4 +55,21 @@ def serve(target: Target, host: str, port: int, events_interval: float) -> None:
         )
     api = create_api(app, auth=store, events_interval=events_interval)
     click.echo(f"conveyor API on http://{host}:{port} for {mask_url(app.settings.url)}")
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    config = uvicorn.Config(
+        api, host=host, port=port, log_level="info", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS
+    )
+    asyncio.run(_serve(uvicorn.Server(config), os.getppid() if stop_with_parent else None))
+
+
+async def _serve(server: uvicorn.Server, parent: int | None) -> None:
+    """uvicorn's own loop and signal handling, plus a watch on the parent when asked for."""
+
+    def stop() -> None:
+        server.should_exit = True
+
+    orphaned = None if parent is None else asyncio.create_task(stop_when_orphaned(stop, parent))
+    try:
+        await server.serve()
+    finally:
+        if orphaned is not None:
+            orphaned.cancel()

@@ -9,6 +9,7 @@ import signal
 
 import click
 
+from ..child import stop_when_orphaned
 from ..errors import ConfigurationError
 from ..worker import Worker, WorkerSummary
 from . import params
@@ -41,6 +42,12 @@ log = logging.getLogger("conveyor.cli")
     is_flag=True,
     help="Do not fire schedules from this worker (by default every non-burst worker does).",
 )
+@click.option(
+    "--stop-with-parent",
+    is_flag=True,
+    hidden=True,
+    help="Stop gracefully once the process that started this one exits (for launchers).",
+)
 @click.pass_obj
 def worker(
     target: Target,
@@ -48,6 +55,7 @@ def worker(
     concurrency: int | dict[str, int] | None,
     burst: bool,
     no_scheduler: bool,
+    stop_with_parent: bool,
 ) -> None:
     """Run a worker for the app given with --app.
 
@@ -67,20 +75,26 @@ def worker(
     limits = ", ".join(f"{q}={n}" for q, n in w.concurrency.items())
     mode = " (burst)" if burst else ""
     click.echo(f"conveyor worker {w.id}: queues {limits} on {mask_url(app.settings.url)}{mode}")
-    summary = run(app, lambda _: _serve(w))
+    parent = os.getppid() if stop_with_parent else None
+    summary = run(app, lambda _: _serve(w, parent))
     outcomes = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.outcomes.items())) or "nothing"
     click.echo(f"worker stopped after {summary.processed} attempt(s): {outcomes}")
 
 
-async def _serve(w: Worker) -> WorkerSummary:
-    """Route SIGTERM and SIGINT to the worker for as long as it runs."""
+async def _serve(w: Worker, parent: int | None) -> WorkerSummary:
+    """Route SIGTERM and SIGINT (and, if asked, the parent's exit) to the worker while it runs."""
     stopper = _Stopper(w)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopper.stop, "SIGTERM")
     loop.add_signal_handler(signal.SIGINT, stopper.interrupt)
+    orphaned = None
+    if parent is not None:
+        orphaned = asyncio.create_task(stop_when_orphaned(lambda: stopper.stop("parent exited"), parent))
     try:
         return await w.run()
     finally:
+        if orphaned is not None:
+            orphaned.cancel()
         loop.remove_signal_handler(signal.SIGTERM)
         loop.remove_signal_handler(signal.SIGINT)
 

@@ -12,7 +12,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -24,7 +25,11 @@ API_START_TIMEOUT = 30.0
 
 
 class _Children:
-    """Child processes logging to files, stopped with SIGTERM (then SIGKILL) on exit."""
+    """Child processes logging to files, stopped with SIGTERM (then SIGKILL) on exit.
+
+    Each child also stops on its own if the demo dies without a chance to stop it
+    (SIGKILL): it is started with `--stop-with-parent`.
+    """
 
     def __init__(self, app_ref: str, env: Mapping[str, str], log_dir: Path) -> None:
         self.app_ref = app_ref
@@ -54,6 +59,15 @@ class _Children:
         for log in self._logs:
             log.close()
 
+    @contextmanager
+    def _stopped_if_interrupted(self) -> Iterator[None]:
+        """A failure or a signal while entering leaves no child behind: `__exit__` would not run."""
+        try:
+            yield
+        except BaseException:
+            self.stop()
+            raise
+
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -68,8 +82,9 @@ class WorkerFleet(_Children):
         self.count = count
 
     def __enter__(self) -> WorkerFleet:
-        for n in range(1, self.count + 1):
-            self.spawn(f"worker-{n}.log", "worker")
+        with self._stopped_if_interrupted():
+            for n in range(1, self.count + 1):
+                self.spawn(f"worker-{n}.log", "worker", "--stop-with-parent")
         return self
 
     @property
@@ -90,15 +105,17 @@ class ApiServer(_Children):
         self.port = port
 
     def __enter__(self) -> ApiServer:
-        proc = self.spawn("api.log", "serve", "--host", "127.0.0.1", "--port", str(self.port))
-        deadline = time.monotonic() + API_START_TIMEOUT
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the API server did not start; see {self.log_dir / 'api.log'}")
-            time.sleep(0.1)
+        with self._stopped_if_interrupted():
+            proc = self.spawn(
+                "api.log", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--stop-with-parent"
+            )
+            deadline = time.monotonic() + API_START_TIMEOUT
+            while True:
+                try:
+                    if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the API server did not start; see {self.log_dir / 'api.log'}")
+                time.sleep(0.1)
