@@ -17,6 +17,7 @@ from .errors import (
     JobTimeout,
     PayloadError,
     RateLimited,
+    TenantForbidden,
     UnknownJobType,
     Unrecoverable,
     WorkerLost,
@@ -46,6 +47,7 @@ from .limits import Breaker, BreakerState, KeyState, RateLimit
 from .schedules import MissedPolicy, Schedule, Scheduler
 from .settings import Settings
 from .stats import Stats
+from .tenancy import TenantGuard
 from .tracker import PhaseCount, TrackerNode
 from .worker import Worker, WorkerSummary
 
@@ -105,6 +107,8 @@ __all__ = [
     "Stats",
     "Submitted",
     "SystemClock",
+    "TenantForbidden",
+    "TenantGuard",
     "ThenAction",
     "TrackerNode",
     "UnknownJobType",

@@ -21,7 +21,14 @@ from .backends.base import (
 )
 from .backoff import Backoff, as_backoff
 from .clock import Clock, SystemClock
-from .errors import ConfigurationError, InvalidStateTransition, JobNotFound, PayloadError, UnknownJobType
+from .errors import (
+    ConfigurationError,
+    InvalidStateTransition,
+    JobNotFound,
+    PayloadError,
+    TenantForbidden,
+    UnknownJobType,
+)
 from .job import (
     DEFAULT_OPTIONS,
     FINISHED_STATES,
@@ -46,6 +53,7 @@ from .portal import Portal
 from .schedules import Schedule
 from .settings import Settings
 from .stats import Stats
+from .tenancy import TenantGuard, check_tenant
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -97,8 +105,13 @@ class Conveyor(Orchestration):
         rate_limit: RateLimit | None = None,
         group_concurrency: int | None = None,
         breaker: Breaker | None = None,
+        tenant_guard: TenantGuard | None = None,
     ) -> Registrar:
-        """Register a handler. `attempts` counts every try: 4 = the first run and 3 retries."""
+        """Register a handler. `attempts` counts every try: 4 = the first run and 3 retries.
+
+        `tenant_guard` checks that a tenant's job names only what the tenant owns (see
+        `conveyor.tenancy`): at enqueue, and again before every attempt.
+        """
         check_name("job type", name)
         check_name("queue", queue)
         check_priority(priority)
@@ -125,6 +138,7 @@ class Conveyor(Orchestration):
                 rate_limit=rate_limit,
                 group_concurrency=group_concurrency,
                 breaker=breaker,
+                tenant_guard=tenant_guard,
             )
             self._registry[name] = job_type
             return job_type
@@ -244,6 +258,8 @@ class Conveyor(Orchestration):
         job_type = self.job_type(name)
         options = options or DEFAULT_OPTIONS
         payload_json = job_type.signature.dump(payload or {}, limit=self.settings.max_payload_bytes)
+        if job_type.tenant_guard is not None and options.tenant is not None:
+            await check_tenant(job_type.tenant_guard, options.tenant, json.loads(payload_json))
         new = self._new_job(job_type, payload_json, options, self.clock.now())
         backend = await self.backend()
         (result,) = await backend.enqueue([new])
@@ -281,6 +297,12 @@ class Conveyor(Orchestration):
                 raise PayloadError(f"job #{index}: {exc}") from None
         if not texts:
             return []
+        if job_type.tenant_guard is not None and options.tenant is not None:
+            for index, text in enumerate(texts):
+                try:
+                    await check_tenant(job_type.tenant_guard, options.tenant, json.loads(text))
+                except TenantForbidden as exc:
+                    raise TenantForbidden(f"job #{index}: {exc}") from None
         template = NewJob(id="", payload_json="", **self._job_fields(job_type, options, self.clock.now()))
         batch = NewJobBatch(template, new_job_ids(len(texts)), texts)
         await (await self.backend()).enqueue_batch(batch)

@@ -33,6 +33,10 @@ class InvalidStateTransition(ConveyorError):
     """An admin action that makes no sense for the job's current state."""
 
 
+class TenantForbidden(ConveyorError):
+    """A tenant's job names something the tenant does not own (another tenant's store, account...)."""
+
+
 class BackendError(ConveyorError):
     """The storage refused an operation or holds data Conveyor cannot read."""
 

@@ -13,6 +13,7 @@ from .errors import ConfigurationError
 from .job import DEFAULT_OPTIONS, Job, JobOptions
 from .limits import Breaker, RateLimit
 from .payload import HandlerSignature
+from .tenancy import TenantGuard
 
 if TYPE_CHECKING:
     from .app import Conveyor
@@ -38,6 +39,7 @@ class JobType(Generic[P, R]):
         rate_limit: RateLimit | None = None,
         group_concurrency: int | None = None,
         breaker: Breaker | None = None,
+        tenant_guard: TenantGuard | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -50,6 +52,7 @@ class JobType(Generic[P, R]):
         self.rate_limit = rate_limit
         self.group_concurrency = group_concurrency
         self.breaker = breaker
+        self.tenant_guard = tenant_guard
         self.signature = HandlerSignature(fn, name)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.continuation: Callable[..., Any] | None = None

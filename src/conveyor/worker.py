@@ -35,12 +35,14 @@ from .errors import (
     JobTimeout,
     PayloadError,
     RateLimited,
+    TenantForbidden,
     Unrecoverable,
     WorkerLost,
 )
 from .job import AttemptError, Job, ThenAction
 from .payload import to_json_text
 from .schedules import Scheduler
+from .tenancy import check_tenant
 from .threads import DaemonThreadPool
 
 if TYPE_CHECKING:
@@ -344,7 +346,7 @@ class Worker:
 
     def _failure(self, job: Job, exc: Exception) -> Settlement:
         error = self._error(job, exc)
-        if isinstance(exc, (Unrecoverable, PayloadError, WorkerLost)):
+        if isinstance(exc, (Unrecoverable, PayloadError, TenantForbidden, WorkerLost)):
             return self._settlement(SettleKind.FAIL, job, error=error)
         if job.attempts >= job.max_attempts:
             log.warning(
@@ -366,6 +368,7 @@ class Worker:
             raise Unrecoverable(
                 f"no handler for job type {job.type!r} in worker {self.id} (it knows: {known})"
             )
+        await check_tenant(job_type.tenant_guard, job.tenant, job.payload)  # ids can change owner
         fn, signature = job_type.fn, job_type.signature
         if job.stage > 0 and job_type.continuation is not None:
             assert job_type.continuation_signature is not None

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ..app import Conveyor
@@ -18,6 +19,7 @@ from ..errors import (
     InvalidStateTransition,
     JobNotFound,
     PayloadError,
+    TenantForbidden,
     UnknownJobType,
 )
 from .auth import AuthConfig, Authenticator
@@ -38,6 +40,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidStateTransition, status.HTTP_409_CONFLICT),
     (UnknownJobType, UNPROCESSABLE),
     (PayloadError, UNPROCESSABLE),
+    (TenantForbidden, status.HTTP_403_FORBIDDEN),
     (ConfigurationError, UNPROCESSABLE),
 ]
 
@@ -78,6 +81,7 @@ def create_api(
     )
     for error, code in _STATUS:
         api.add_exception_handler(error, _reply(code))
+    api.add_exception_handler(RequestValidationError, _invalid_request)
     api.add_exception_handler(BackendUnavailable, _backend_failed(status.HTTP_503_SERVICE_UNAVAILABLE))
     api.add_exception_handler(BackendError, _backend_failed(status.HTTP_500_INTERNAL_SERVER_ERROR))
     api.include_router(seed_routes(ctx))
@@ -96,6 +100,21 @@ def _reply(code: int) -> Handler:
         return JSONResponse({"detail": str(exc) or type(exc).__name__}, status_code=code)
 
     return handler
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without the offending input: it echoes bodies of any size, and a value such as
+    `Infinity` (which the JSON parser accepts) cannot be written back as JSON at all."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": list(error.get("loc", ())),
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status_code=UNPROCESSABLE)
 
 
 def _backend_failed(code: int) -> Handler:

@@ -17,6 +17,7 @@ from typing import Any
 from conveyor import Job, TrackerNode
 from conveyor.sandbox.lwa import TOKEN_PATH
 
+from ..tenancy import store_tenant
 from . import services as config
 from .catalog_seed import SeededCatalog, seed_catalog, seed_sellers
 from .services import DemoServices
@@ -101,7 +102,7 @@ class DemoWorld:
             return Launch(f"{name} ({label})", go, describe)
 
         async def campaign(s: DemoServices) -> str:
-            job = s.campaigns.process.options(tenant=f"store-{acme}", user_id="1")  # the store owner's
+            job = s.campaigns.process.options(tenant=store_tenant(acme), user_id="1")  # the store owner's
             return (await job.enqueue(campaign_id=seeded.campaign_id)).id
 
         async def seller_round(s: DemoServices) -> str:

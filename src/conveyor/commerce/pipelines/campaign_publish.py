@@ -34,6 +34,7 @@ from conveyor.commerce.catalog import CampaignStatus
 from conveyor.commerce.connectors import RetryPolicy
 from conveyor.commerce.db import create_engine_for, session_factory
 from conveyor.commerce.ledger import Ledger
+from conveyor.commerce.tenancy import Owned, Ownership
 
 from . import catalog_io
 from .phases import PHASES, PhaseRunner
@@ -94,10 +95,17 @@ def register(
     ledger = Ledger(sessions, clock=clock, lease_seconds=shipment_lease)
     runner = PhaseRunner(sessions, ledger, clock, connector_timeout, retry)
     continue_on_failure = {"on_failure": "continue"}
+    ownership = Ownership(sessions)
+    campaign, account = Owned.CAMPAIGN, Owned.ACCOUNT
+    shipment, products = Owned.SHIPMENT, Owned.PRODUCT
 
     phases = {
         phase: app.job(
-            f"publish:{phase}", queue="marketplace", attempts=phase_attempts, backoff=phase_backoff
+            f"publish:{phase}",
+            queue="marketplace",
+            attempts=phase_attempts,
+            backoff=phase_backoff,
+            tenant_guard=ownership.guard(account_id=account, shipment_id=shipment, products=products),
         )(runner.handler(phase))
         for phase in PHASES
     }
@@ -116,7 +124,13 @@ def register(
             reason = f"{missing} product(s) did not get through {phase}"
             await ctx.spawn(tally.options(phase=phase, weight=missing, **continue_on_failure), refused=reason)
 
-    @app.job("campaign:batch", queue="campaigns")
+    @app.job(
+        "campaign:batch",
+        queue="campaigns",
+        tenant_guard=ownership.guard(
+            campaign_id=campaign, account_id=account, shipment_id=shipment, items=products
+        ),
+    )
     async def batch(
         ctx: JobContext, campaign_id: int, account_id: int, key: str, shipment_id: int, items: list[int]
     ) -> dict[str, Any]:
@@ -147,7 +161,11 @@ def register(
 
     batch.on_children_done(batch.fn)
 
-    @app.job("campaign:optimized", queue="campaigns")
+    @app.job(
+        "campaign:optimized",
+        queue="campaigns",
+        tenant_guard=ownership.guard(campaign_id=campaign, account_id=account, shipment_id=shipment),
+    )
     async def optimized(
         ctx: JobContext, campaign_id: int, account_id: int, key: str, shipment_id: int
     ) -> dict[str, Any]:
@@ -172,7 +190,11 @@ def register(
         info = await asyncio.to_thread(ledger.finish, shipment_id, ctx.job.id)
         return {"delivered": sum(item.status == "delivered" for item in info.items)}
 
-    @app.job("campaign:publish", queue="campaigns")
+    @app.job(
+        "campaign:publish",
+        queue="campaigns",
+        tenant_guard=ownership.guard(campaign_id=campaign, account_id=account, items=products),
+    )
     async def publish(
         ctx: JobContext, campaign_id: int, account_id: int, key: str, items: list[int]
     ) -> dict[str, Any]:
@@ -199,7 +221,11 @@ def register(
             await ctx.spawn(optimized.options(**continue_on_failure), shipment_id=shipment.id, **extra)
         return {"invalid": len(checked) - len(valid), "shipped": len(shipment.items)}
 
-    @app.job("campaign:marketplace", queue="campaigns")
+    @app.job(
+        "campaign:marketplace",
+        queue="campaigns",
+        tenant_guard=ownership.guard(campaign_id=campaign, account_id=account, product_ids=products),
+    )
     async def marketplace(ctx: JobContext, campaign_id: int, account_id: int, product_ids: list[int]) -> None:
         """The account's process tracker: resume crashed shipments, then chunk or publish in bulk."""
         ctx.set_phases(expected_phases(len(product_ids)))
@@ -216,7 +242,7 @@ def register(
         else:
             await ctx.spawn(job.options(weight=len(product_ids)), items=product_ids, **extra)
 
-    @app.job("campaign:process", queue="campaigns")
+    @app.job("campaign:process", queue="campaigns", tenant_guard=ownership.guard(campaign_id=campaign))
     async def process(ctx: JobContext, campaign_id: int) -> dict[str, Any] | None:
         """Mark the campaign publishing and fan out one marketplace job per account."""
         groups = await asyncio.to_thread(catalog_io.start_campaign, sessions, campaign_id)

@@ -23,6 +23,7 @@ from typing import Any
 from conveyor import Backoff, Clock, Conveyor, ExponentialBackoff, JobContext, JobType, SystemClock
 from conveyor.commerce.connectors.seller_api import DEFAULT_TOKEN_URL, REGION_ENDPOINTS
 from conveyor.commerce.db import create_engine_for, session_factory
+from conveyor.commerce.tenancy import Owned, Ownership
 
 from .fetch import Endpoints
 from .process import UserDataProcessor
@@ -72,7 +73,8 @@ def register(
     if stale_after < 0:
         raise ValueError(f"stale_after must be >= 0 seconds, got {stale_after}")
     clock = clock or SystemClock()
-    store = SellerDataStore(session_factory(create_engine_for(catalog_url)))
+    sessions = session_factory(create_engine_for(catalog_url))
+    store = SellerDataStore(sessions)
     processor = UserDataProcessor(
         store=store,
         endpoints=Endpoints(dict(sp_api_base_urls), token_url),
@@ -82,14 +84,28 @@ def register(
     )
     retry = backoff if backoff is not None else ExponentialBackoff(base=5.0, maximum=300.0)
 
-    @app.job("seller_data:process_user_data", queue=QUEUE, attempts=attempts, backoff=retry)
+    ownership = Ownership(sessions)
+
+    @app.job(
+        "seller_data:process_user_data",
+        queue=QUEUE,
+        attempts=attempts,
+        backoff=retry,
+        tenant_guard=ownership.guard(user_id=Owned.SELLER_USER),
+    )
     async def process_user_data(
         ctx: JobContext, user_id: int, requested_at: float | None = None
     ) -> dict[str, Any]:
         """Fetch, analyse and cache every seller account of one user; `requested_at` is the tick."""
         return await processor.run(ctx, user_id)
 
-    @app.job("seller_data:enqueue_due_users", queue=TICK_QUEUE, attempts=3, backoff=[5, 30])
+    @app.job(
+        "seller_data:enqueue_due_users",
+        queue=TICK_QUEUE,
+        attempts=3,
+        backoff=[5, 30],
+        tenant_guard=ownership.operator_only("seller_data:enqueue_due_users"),
+    )
     async def enqueue_due_users(ctx: JobContext) -> dict[str, Any]:
         """Only enqueue: one `process_user_data` per due user, none for a user whose job is still live."""
         tick = ctx.job.run_at

@@ -35,11 +35,13 @@ from conveyor import (
     JobContext,
     JobType,
     SystemClock,
+    TenantGuard,
     Unrecoverable,
     Worker,
 )
 from conveyor.commerce.catalog import MarketplaceKind
 from conveyor.commerce.db import create_engine_for, session_factory
+from conveyor.commerce.tenancy import Owned, Ownership, store_tenant
 
 from . import system
 from .credits import CreditLedger
@@ -82,7 +84,7 @@ class StoreJobs:
         """Enqueue a store job with its tenant, user, rate-limit key and (for imports) dedup key."""
         options: dict[str, Any] = {}
         if "store_id" in payload:
-            options["tenant"] = f"store-{payload['store_id']}"
+            options["tenant"] = store_tenant(payload["store_id"])
         if user_id is not None:
             options["user_id"] = str(user_id)
         if name in _KEYS:
@@ -136,11 +138,26 @@ def register(
     exporter = Exporter(sessions, credits, ai, clock, connector_timeout, credits_per_title)
     importer = Importer(sessions, clock, connector_timeout, page_size)
     translator = Translator(sessions, credits, ai, clock, credits_per_label)
+    ownership = Ownership(sessions)
+    owns_store = ownership.guard(store_id=Owned.STORE)
+    owns_account = ownership.guard(store_id=Owned.STORE, account_id=Owned.ACCOUNT)
+    owns_connection = ownership.guard(store_id=Owned.STORE, connection_id=Owned.CONNECTION)
+    owns_export = ownership.guard(store_id=Owned.STORE, account_id=Owned.ACCOUNT, product_ids=Owned.PRODUCT)
 
-    def job(name: str, priority: int) -> Callable[[Callable[..., Any]], JobType[Any, Any]]:
-        return app.job(name, queue=STORE_QUEUE, priority=priority, attempts=ATTEMPTS, backoff=RETRY_DELAYS)
+    def job(
+        name: str, priority: int, guard: TenantGuard | None = None
+    ) -> Callable[[Callable[..., Any]], JobType[Any, Any]]:
+        """A store job type; without a guard, an operator-only one (the system jobs)."""
+        return app.job(
+            name,
+            queue=STORE_QUEUE,
+            priority=priority,
+            attempts=ATTEMPTS,
+            backoff=RETRY_DELAYS,
+            tenant_guard=ownership.operator_only(name) if guard is None else guard,
+        )
 
-    @job("translation:ui-labels:bulk", PRIORITY_NORMAL)
+    @job("translation:ui-labels:bulk", PRIORITY_NORMAL, owns_store)
     async def translate_labels(
         ctx: JobContext,
         store_id: int,
@@ -168,32 +185,32 @@ def register(
         run.__doc__ = f"Export products to a {kind} account, titles optimised by AI when asked."
         return run
 
-    amazon = job("amazon:export:products", PRIORITY_NORMAL)(export(MarketplaceKind.AMAZON))
-    ebay = job("ebay:export:products", PRIORITY_NORMAL)(export(MarketplaceKind.EBAY))
+    amazon = job("amazon:export:products", PRIORITY_NORMAL, owns_export)(export(MarketplaceKind.AMAZON))
+    ebay = job("ebay:export:products", PRIORITY_NORMAL, owns_export)(export(MarketplaceKind.EBAY))
 
-    @job("shopify:import:collections", PRIORITY_NORMAL)
+    @job("shopify:import:collections", PRIORITY_NORMAL, owns_account)
     async def shopify_collections(ctx: JobContext, store_id: int, account_id: int) -> dict[str, int]:
         _ids(store_id=store_id, account_id=account_id)
         return await importer.shopify_collections(ctx, store_id, account_id)
 
-    @job("shopify:import:products", PRIORITY_NORMAL)
+    @job("shopify:import:products", PRIORITY_NORMAL, owns_account)
     async def shopify_products(ctx: JobContext, store_id: int, account_id: int) -> dict[str, int]:
         _ids(store_id=store_id, account_id=account_id)
         return await importer.shopify_products(ctx, store_id, account_id)
 
-    @job("shopify:import:all", PRIORITY_HIGH)
+    @job("shopify:import:all", PRIORITY_HIGH, owns_account)
     async def shopify_all(ctx: JobContext, store_id: int, account_id: int) -> dict[str, int]:
         """Collections first, then products: one job, so the whole catalog moves at high priority."""
         _ids(store_id=store_id, account_id=account_id)
         collections = await importer.shopify_collections(ctx, store_id, account_id)
         return {**collections, **await importer.shopify_products(ctx, store_id, account_id)}
 
-    @job("akeneo:import:products", PRIORITY_NORMAL)
+    @job("akeneo:import:products", PRIORITY_NORMAL, owns_connection)
     async def akeneo_products(ctx: JobContext, store_id: int, connection_id: int) -> dict[str, int]:
         _ids(store_id=store_id, connection_id=connection_id)
         return await importer.akeneo_products(ctx, store_id, connection_id)
 
-    @job("akeneo:import:categories", PRIORITY_NORMAL)
+    @job("akeneo:import:categories", PRIORITY_NORMAL, owns_connection)
     async def akeneo_categories(ctx: JobContext, store_id: int, connection_id: int) -> dict[str, int]:
         _ids(store_id=store_id, connection_id=connection_id)
         return await importer.akeneo_categories(ctx, store_id, connection_id)

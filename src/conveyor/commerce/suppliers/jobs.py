@@ -17,11 +17,12 @@ retries it (its pictures already stored are not fetched again).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from conveyor import Conveyor, JobContext, JobState, JobType, Unrecoverable
+from conveyor.commerce.tenancy import Owned, Ownership
 
 from .feed import BadFile
 from .grouping import Family
@@ -59,13 +60,18 @@ def job_report(ctx: JobContext) -> Report:
 def declare(
     app: Conveyor,
     pipeline: SupplierPipeline,
+    ownership: Ownership,
     *,
     attempts: int,
     backoff: Sequence[float],
 ) -> SupplierJobs:
-    """Declare the three job types on `app`, all running `pipeline`."""
+    """Declare the three job types on `app`, all running `pipeline`, each held to its tenant's rows."""
 
-    @app.job("suppliers:image", queue=IMAGE_QUEUE, attempts=attempts, backoff=backoff)
+    def job(name: str, queue: str, **owned: Owned) -> Callable[[Callable[..., Any]], JobType[Any, Any]]:
+        guard = ownership.guard(supplier_id=Owned.SUPPLIER, **owned)
+        return app.job(name, queue=queue, attempts=attempts, backoff=backoff, tenant_guard=guard)
+
+    @job("suppliers:image", IMAGE_QUEUE, product_id=Owned.PRODUCT)
     async def image(supplier_id: int, product_id: int, url: str, position: int) -> dict[str, Any]:
         """Store one picture; a picture the host does not have (4xx) fails at once, retrying cannot help."""
         slot = ImageSlot(url, position, None)
@@ -80,7 +86,7 @@ def declare(
             "content_hash": outcome.content_hash,
         }
 
-    @app.job("suppliers:family", queue=FAMILY_QUEUE, attempts=attempts, backoff=backoff)
+    @job("suppliers:family", FAMILY_QUEUE, store_id=Owned.STORE)
     async def family(
         ctx: JobContext, supplier_id: int, supplier: str, store_id: int, data: dict[str, Any]
     ) -> dict[str, Any]:
@@ -118,7 +124,7 @@ def declare(
         await pipeline.finish_family(ref, parsed, int(first["product_id"]))
         return first
 
-    @app.job("suppliers:sync", queue=SUPPLIER_QUEUE, attempts=attempts, backoff=backoff)
+    @job("suppliers:sync", SUPPLIER_QUEUE)
     async def sync(ctx: JobContext, supplier_id: int) -> dict[str, Any]:
         """Plan the supplier's sync and add one family child per changed family."""
         started = ctx.app.clock.now()

@@ -15,6 +15,7 @@ from pathlib import Path
 from conveyor import Conveyor, JobNotFound, JobOptions
 
 from ..db import create_engine_for, session_factory
+from ..tenancy import Ownership
 from .feed import SUPPLIER_CODE, FeedError
 from .grouping import FamilyKey
 from .jobs import FAMILY_QUEUE, IMAGE_QUEUE, SUPPLIER_QUEUE, SupplierJobs, declare
@@ -187,7 +188,8 @@ def register(
         retry_delay=retry_delay,
         timeout=timeout,
     )
-    store = SupplierStore(session_factory(create_engine_for(catalog_url)))
+    sessions = session_factory(create_engine_for(catalog_url))
+    store = SupplierStore(sessions)
     pipeline = SupplierPipeline(settings, store, storage or LocalStorage(Path(DEFAULT_MEDIA_FOLDER)))
-    jobs = declare(app, pipeline, attempts=attempts, backoff=backoff)
+    jobs = declare(app, pipeline, Ownership(sessions), attempts=attempts, backoff=backoff)
     return SupplierSync(app, jobs, pipeline)
