@@ -91,7 +91,7 @@ async def test_jobs_run_over_a_unix_socket_url(
     assert summary.outcomes == {"complete": 5}
     assert done.result == "pong p3"
     with redis.Redis(unix_socket_path=str(socket_server.socket), db=db) as client:
-        owned = [key for key in client.keys() if KeyLayout(prefix).owns(key.decode())]
+        owned = [key for key in client.scan_iter() if KeyLayout(prefix).owns(key.decode())]
         assert owned, f"no keys under prefix {prefix!r} in database {db}, which the URL names"
         client.flushall()
 

@@ -7,6 +7,7 @@ handle. Times are POSIX seconds (floats) taken from the app's clock.
 from __future__ import annotations
 
 import enum
+import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -144,6 +145,37 @@ class Job:
         return self.state.value
 
 
+MAX_DELAY = 10 * 365.25 * 86_400.0
+"""Ten years: the furthest a delay, a dedup window or a run_at may reach (run_at as an absolute time)."""
+MAX_RUN_AT = 7_258_118_400.0
+"""2200-01-01 UTC: every reader (Python datetimes, JSON, the dashboard's JavaScript) can show it."""
+MAX_ATTEMPTS = 1000
+MAX_TIMEOUT = 30 * 86_400.0
+MAX_WEIGHT = 1e9
+MAX_TEXT = 200
+"""Characters in a tenant, user id, rate-limit key, group or tag."""
+MAX_DEDUP_KEY = 512
+MAX_TAGS = 50
+
+
+def _finite(name: str, value: float, low: float, high: float, *, strict_low: bool = False) -> None:
+    """One bound check for every number: a NaN or an infinity stored once breaks every reader after."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PayloadError(f"{name} must be a finite number, got {value!r}")
+    if (value <= low if strict_low else value < low) or value > high:
+        shown = f"> {low:g}" if strict_low else f">= {low:g}"
+        raise PayloadError(f"{name} must be {shown} and <= {high:g}, got {value:g}")
+
+
+def _text(name: str, value: object, limit: int) -> None:
+    if not isinstance(value, str) or not value:
+        raise PayloadError(f"{name} must be a non-empty string")
+    if len(value) > limit:
+        raise PayloadError(f"{name} must be at most {limit} characters, got {len(value)}")
+    if not value.isprintable():
+        raise PayloadError(f"{name} must not contain control characters")
+
+
 @dataclass(frozen=True, slots=True)
 class JobOptions:
     """Per-enqueue choices; `None` means 'use the job type's default'."""
@@ -183,24 +215,34 @@ class JobOptions:
             raise PayloadError(
                 f"on_failure must be 'fail_parent' or 'continue', got {self.on_failure!r}"
             ) from None
-        if not (isinstance(self.weight, (int, float)) and self.weight > 0):
-            raise PayloadError(f"weight must be a positive number, got {self.weight!r}")
+        _finite("weight", self.weight, 0, MAX_WEIGHT, strict_low=True)
         if self.priority is not None:
             check_priority(self.priority)
-        if self.delay is not None and self.delay < 0:
-            raise PayloadError(f"delay must be >= 0 seconds, got {self.delay}")
+        if self.delay is not None:
+            _finite("delay", self.delay, 0, MAX_DELAY)
+        if self.run_at is not None:
+            _finite("run_at", self.run_at, 0, MAX_RUN_AT)
         if self.delay is not None and self.run_at is not None:
             raise PayloadError("give either delay or run_at, not both")
-        if self.attempts is not None and self.attempts < 1:
-            raise PayloadError(f"attempts must be >= 1, got {self.attempts}")
-        if self.timeout is not None and self.timeout <= 0:
-            raise PayloadError(f"timeout must be > 0 seconds, got {self.timeout}")
-        for name in ("dedup_key", "tenant", "user_id", "key", "group"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise PayloadError(f"{name} must be a non-empty string")
+        if self.dedup_ttl is not None:
+            _finite("dedup_ttl", self.dedup_ttl, 0, MAX_DELAY)
+        if self.attempts is not None:
+            if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+                raise PayloadError(f"attempts must be an integer, got {self.attempts!r}")
+            _finite("attempts", self.attempts, 1, MAX_ATTEMPTS)
+        if self.timeout is not None:
+            _finite("timeout", self.timeout, 0, MAX_TIMEOUT, strict_low=True)
+        for name in ("tenant", "user_id", "key", "group"):
+            if (value := getattr(self, name)) is not None:
+                _text(name, value, MAX_TEXT)
+        if self.dedup_key is not None:
+            _text("dedup_key", self.dedup_key, MAX_DEDUP_KEY)
         if isinstance(self.tags, str):
             raise PayloadError("tags must be a list of strings, not one string")
+        if len(self.tags) > MAX_TAGS:
+            raise PayloadError(f"tags: at most {MAX_TAGS}, got {len(self.tags)}")
+        for tag in self.tags:
+            _text("each tag", str(tag), MAX_TEXT)
         # Stored normalised, so every enqueue with these options reads them as they are.
         object.__setattr__(self, "tags", tuple(str(t) for t in self.tags))
         object.__setattr__(self, "on_failure", policy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pydantic
@@ -190,3 +191,35 @@ async def test_context_parameter_is_not_part_of_the_payload(app: Conveyor, drain
     assert job.payload == {"n": 10}
     await drain()
     assert (await app.get_job(job.id)).result == 11
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"delay": float("inf")}, "delay must be a finite number"),
+        ({"delay": float("nan")}, "delay must be a finite number"),
+        ({"delay": 1e20}, "delay must be >= 0 and <= 3.15576e"),
+        ({"delay": -1}, "delay must be >= 0"),
+        ({"run_at": 1e308}, "run_at must be >= 0 and <= 7.25812e"),
+        ({"attempts": 10**12}, "attempts must be >= 1 and <= 1000"),
+        ({"attempts": 2.5}, "attempts must be an integer"),
+        ({"timeout": float("inf")}, "timeout must be a finite number"),
+        ({"timeout": 0}, "timeout must be > 0"),
+        ({"weight": float("nan")}, "weight must be a finite number"),
+        ({"dedup_key": "k" * 600}, "dedup_key must be at most 512 characters"),
+        ({"user_id": "a\x00b"}, "user_id must not contain control characters"),
+        ({"tenant": "t" * 201}, "tenant must be at most 200 characters"),
+        ({"tags": ["t"] * 51}, "tags: at most 50"),
+        ({"tags": ["\x1b[31m"]}, "each tag must not contain control characters"),
+    ],
+)
+async def test_options_that_no_reader_could_show_are_refused_before_anything_is_stored(
+    app: Conveyor, options: dict[str, Any], message: str
+) -> None:
+    @app.job("catalog:noop")
+    async def noop() -> None:
+        return None
+
+    with pytest.raises(PayloadError, match=re.escape(message)):
+        await noop.options(**options).enqueue()
+    assert (await app.list_jobs()).jobs == []

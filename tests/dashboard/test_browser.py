@@ -136,3 +136,19 @@ def test_a_deleted_job_leaves_the_hub_without_a_reload(page: Page, server: Serve
     assert answer.status_code == 204
     expect(row).to_have_count(0)  # the `removed` event took it off, no reload
     expect(page.locator(f'#active-jobs tr[data-job-id="{kept}"]')).to_be_visible()
+
+
+def test_sign_out_ends_the_session_for_good(page: Page, server: Server) -> None:
+    sign_in(page, server, "admin")
+    session = next(c for c in page.context.cookies() if c["name"] == "conveyor_session")
+    page.click("form.who button")
+    expect(page).to_have_url(f"{server.url}/dashboard/login")
+    assert all(c["name"] != "conveyor_session" for c in page.context.cookies())
+    page.goto(f"{server.url}/dashboard/jobs")  # the browser no longer holds the session
+    expect(page).to_have_url(f"{server.url}/dashboard/login")
+    # and the server forgot it: the old cookie, replayed, opens nothing
+    replayed = httpx.get(
+        f"{server.url}/dashboard/jobs", cookies={"conveyor_session": session["value"]}, follow_redirects=False
+    )
+    assert replayed.status_code == 303
+    assert replayed.headers["location"].endswith("/dashboard/login")

@@ -7,11 +7,11 @@ keys redacted (see `redact.py`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..job import JobState
+from ..job import MAX_ATTEMPTS, MAX_DEDUP_KEY, MAX_DELAY, MAX_TAGS, MAX_TEXT, MAX_TIMEOUT, JobState
 
 
 class ErrorBody(BaseModel):
@@ -119,15 +119,25 @@ class EnqueueOptionsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     priority: int | None = Field(default=None, ge=1, le=10)
-    delay: float | None = Field(default=None, ge=0, description="Seconds from now; not with run_at.")
+    delay: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DELAY,
+        allow_inf_nan=False,
+        description="Seconds from now; not with run_at.",
+    )
     run_at: datetime | None = Field(default=None, description="When to run; naive times are UTC.")
-    dedup_key: str | None = Field(default=None, min_length=1)
-    tenant: str | None = Field(default=None, min_length=1, description="Forced to the token's own tenant.")
-    user_id: str | None = Field(default=None, min_length=1)
-    tags: list[str] = Field(default_factory=list)
-    attempts: int | None = Field(default=None, ge=1)
-    timeout: float | None = Field(default=None, gt=0)
-    queue: str | None = Field(default=None, min_length=1)
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=MAX_DEDUP_KEY)
+    tenant: str | None = Field(
+        default=None, min_length=1, max_length=MAX_TEXT, description="Forced to the token's own tenant."
+    )
+    user_id: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]] = Field(
+        default_factory=list, max_length=MAX_TAGS
+    )
+    attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
+    queue: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
 
 
 class EnqueueIn(BaseModel):

@@ -1,6 +1,10 @@
-"""Login and logout: an API token in a form becomes a session cookie."""
+"""Login and logout: an API token in a form becomes a session cookie.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI evaluates string
+annotations in the module's globals, where `dash` (a closure variable in
+`Depends(dash.viewer)`) does not exist, and would take `viewer` for a query
+parameter.
+"""
 
 import math
 import secrets
