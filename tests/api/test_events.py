@@ -6,6 +6,7 @@ httpx's ASGI transport buffers whole responses, so a stream needs a server.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from conveyor import Conveyor, FakeClock
+from conveyor import Conveyor, FakeClock, PayloadError
 from conveyor.api import AuthConfig, create_api
 
 from ..sse import SseEvent, async_sse_events
@@ -224,3 +225,31 @@ async def test_a_client_behind_the_streams_bound_gets_a_fresh_snapshot(
 
 def snapshot_ids(events: list[SseEvent]) -> set[str]:
     return {e[1]["id"] for e in events if e[0] == "job" and "event" not in e[1]}
+
+
+def beyond(cursor: str) -> str:
+    """A cursor past the newest event, as a tab left open while the store was emptied would send."""
+    if cursor.isdigit():  # SQLite: the last event's number
+        return str(int(cursor) + 1000)
+    return re.sub(r"(\d+)-\d+", lambda m: f"{int(m[1]) + 10**6}-0", cursor)  # Redis: per-queue entry ids
+
+
+async def test_a_last_event_id_beyond_the_newest_event_gets_a_snapshot(
+    api: FastAPI, app: Conveyor, tokens: Tokens
+) -> None:
+    headers = Tokens.header(tokens.read)
+    waiting = await enqueue(app, "catalog:echo", {"sku": "live"}, delay=60)
+    cursor = (await (await app.backend()).events(None)).cursor
+    with pytest.raises(PayloadError, match="beyond the newest event"):
+        await (await app.backend()).events(beyond(cursor), limit=1)
+    seen: list[SseEvent] = []
+    async with (
+        serving(api) as (base, _),
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        client.stream("GET", "/api/events", headers={**headers, "Last-Event-ID": beyond(cursor)}) as response,
+    ):
+        stream = async_sse_events(response)
+        await next_matching(stream, lambda e: e[0] == "stats", seen)
+        assert waiting.id in snapshot_ids(seen)
+        later = await enqueue(app, "catalog:echo", {"sku": "after"}, delay=60)
+        await next_matching(stream, lambda e: e[0] == "job" and e[1]["id"] == later.id, seen)

@@ -7,7 +7,9 @@ whole job as it is when sent, plus what happened (`event.kind`, `event.at`),
 and an SSE id: the backend cursor after it. A client that reconnects with
 `Last-Event-ID` resumes there and skips the snapshot, unless the bounded
 stream has dropped events it had not read: then the snapshot is sent again,
-as it is for any stream that falls that far behind. Events arriving within
+as it is for any stream that falls that far behind. A `Last-Event-ID` beyond
+the newest event (a tab left open while the store was emptied) gets the
+snapshot too, as does a stream whose store is emptied under it. Events arriving within
 `interval` are coalesced: a job that changed five times is read and sent
 once. A stream never ends by itself; it stops when the client disconnects.
 """
@@ -76,6 +78,11 @@ class EventStream:
                 if batch.missed:  # fell behind the stream's bound: show every live job afresh
                     chunks[:0] = await self._snapshot(cursor)
                 stats = await self._stats()
+            except PayloadError as exc:  # the store was emptied under this stream: start afresh
+                log.info("event stream restarts with a snapshot: %s", exc)
+                cursor = (await backend.events(None)).cursor
+                yield "".join(await self._snapshot(cursor))
+                continue
             except BackendError as exc:
                 log.warning("event stream read failed: %s", exc)
                 yield sse("error", json.dumps({"detail": "the job backend is unavailable"}))

@@ -85,6 +85,7 @@ class RedisEvents:
         position = await self._tail() if after is None else parse_cursor(after)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block
+        checked = after is None
         while True:
             queues = sorted(set(await self._store.all_queues()) | position.keys())
             wait_ms = int(min(deadline - loop.time(), QUEUE_REFRESH) * 1000)
@@ -98,6 +99,9 @@ class RedisEvents:
                 if reply:
                     batch = self._merge(reply, queues, position, limit)
                     return replace(batch, missed=await self._trimmed_past(position, batch.events))
+            if not checked:
+                checked = True
+                await self._check_not_beyond(position)
             elif wait_ms > 0:
                 await asyncio.sleep(wait_ms / 1000)
             if loop.time() >= deadline:
@@ -137,6 +141,17 @@ class RedisEvents:
             info["first-entry"] is not None and _order(info["first-entry"][0]) > _order(position[queue])
             for queue, info in zip(queues, infos, strict=True)
         )
+
+    async def _check_not_beyond(self, position: Position) -> None:
+        """A cursor past a queue's newest entry (the store was emptied, or it is another store's)
+        would wait for events that come only once the stream grows past it: refuse it instead."""
+        tail = await self._tail()
+        for queue, entry in position.items():
+            if entry != "0-0" and (queue not in tail or _order(entry) > _order(tail[queue])):
+                raise PayloadError(
+                    f"event cursor is beyond the newest event of queue {queue!r}:"
+                    " it comes from another or an emptied store"
+                )
 
     async def _tail(self) -> Position:
         """Where every queue's stream ends now: a cursor that reads only what comes next."""

@@ -61,9 +61,18 @@ class SQLiteEvents:
             start = parse_cursor(after or FROM_OLDEST)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block
+        checked = after is None or start == 0
         while True:
             version = self._data_version()
             rows = await self._db.read(lambda conn: conn.execute(_AFTER, (start, limit)).fetchall())
+            if not rows and not checked:
+                checked = True
+                last = await self._db.read(lambda conn: conn.execute(_LAST).fetchone())
+                if start > int(last[0] or 0):
+                    raise PayloadError(
+                        f"event cursor {start} is beyond the newest event ({int(last[0] or 0)}):"
+                        " it comes from another or an emptied store"
+                    )
             if rows:
                 events = [_event(r) for r in rows]
                 # Events are numbered without gaps and trimmed oldest first, so a first
