@@ -108,3 +108,20 @@ def test_tenant_sessions_see_only_their_tenant(server: Server) -> None:
     assert theirs not in listing
     assert theirs not in client.get("/jobs").text
     assert ours in client.get("/jobs").text
+
+
+def test_a_hand_edited_cursor_is_a_400_page_with_the_security_headers(server: Server) -> None:
+    client = login(server, "admin")
+    answer = client.get("/jobs", params={"cursor": "not-a-cursor"})
+    assert answer.status_code == 400
+    assert "pass back a next_cursor" in answer.text
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_oversized_bulk_text_filter_is_refused_by_name(server: Server) -> None:
+    answer = httpx.post(
+        f"{server.url}/api/jobs/bulk/cancel", json={"text": "%" * 10_000_000}, headers=server.bearer("admin")
+    )
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "text"]

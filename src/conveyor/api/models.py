@@ -165,7 +165,9 @@ class BulkFilterIn(BaseModel):
     user_id: str | None = None
     error_type: str | None = Field(default=None, description="The exception class of the last error.")
     key: str | None = Field(default=None, description="Rate-limit key, e.g. one marketplace account's.")
-    text: str | None = Field(default=None, description="Text in the progress message or last error.")
+    text: str | None = Field(
+        default=None, max_length=MAX_TEXT, description="Text in the progress message or last error."
+    )
 
 
 class BulkResultOut(BaseModel):

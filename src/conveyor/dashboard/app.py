@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from ..api.auth import AuthConfig, Authenticator
 from ..api.tokens import TokenStorage, TokenStore, default_auth_db
 from ..app import Conveyor
-from ..errors import ConfigurationError, InvalidStateTransition, JobNotFound
+from ..errors import ConfigurationError, InvalidStateTransition, JobNotFound, PayloadError
 from .actions import action_routes
 from .auth_routes import auth_routes
 from .core import HERE, Dashboard, DashboardConfig, LoginRequired, base
@@ -71,6 +71,11 @@ def create_dashboard(
     @web.exception_handler(JobNotFound)
     async def not_found(request: Request, exc: JobNotFound) -> Response:
         return dash.render(request, "error.html", 404, title="Not found", message=str(exc))
+
+    @web.exception_handler(PayloadError)
+    async def bad_request(request: Request, exc: PayloadError) -> Response:
+        """A hand-edited address (a cursor from another page, a broken filter) gets a page, not a 500."""
+        return dash.render(request, "error.html", 400, title="Bad request", message=str(exc))
 
     @web.exception_handler(InvalidStateTransition)
     async def conflict(request: Request, exc: InvalidStateTransition) -> Response:
