@@ -156,3 +156,27 @@ def test_conveyor_serve_answers_over_http(url: str, served: tuple[str, subproces
     assert f"conveyor API on {base}" in out
     assert "Traceback" not in err
     assert token not in out + err
+
+
+@pytest.mark.slow
+def test_conveyor_serve_believes_no_forwarded_header_unless_told(
+    url: str, served: tuple[str, subprocess.Popen[str]]
+) -> None:
+    """Rotating X-Forwarded-For neither dodges the failed-login brake nor forges the access log."""
+    base, process = served
+    answers = [
+        httpx.get(
+            f"{base}/api/jobs",
+            headers={"Authorization": "Bearer cvy_wrong_token", "X-Forwarded-For": f"203.0.113.{n}"},
+        ).status_code
+        for n in range(1, 9)
+    ]
+    assert answers[:5] == [401] * 5
+    assert 429 in answers[5:]
+    ok = httpx.get(f"{base}/healthz")
+    assert ok.headers["x-content-type-options"] == "nosniff"
+    assert ok.headers["cache-control"] == "no-store"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=15)
+    assert "203.0.113." not in err
+    assert "127.0.0.1" in err

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -79,6 +79,17 @@ def create_api(
         " `Authorization: Bearer <token>` (see `conveyor tokens create`).",
         lifespan=lifespan,
     )
+
+    @api.middleware("http")
+    async def no_sniffing_no_caching(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Job data is private and changes every second: never guessed at as HTML, never cached."""
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     for error, code in _STATUS:
         api.add_exception_handler(error, _reply(code))
     api.add_exception_handler(RequestValidationError, _invalid_request)

@@ -30,13 +30,28 @@ SHUTDOWN_GRACE_SECONDS = 5
     help="Seconds each /api/events stream gathers job events into one send.",
 )
 @click.option(
+    "--forwarded-allow-ips",
+    metavar="ADDRESSES",
+    default=None,
+    help="Comma-separated proxy addresses (or '*') whose X-Forwarded-For and X-Forwarded-Proto"
+    " are believed. Default: none; every client is the address that connected, so nobody can"
+    " forge an address in the access log or dodge the failed-login brake with a header.",
+)
+@click.option(
     "--stop-with-parent",
     is_flag=True,
     hidden=True,
     help="Shut down once the process that started this one exits (for launchers).",
 )
 @click.pass_obj
-def serve(target: Target, host: str, port: int, events_interval: float, stop_with_parent: bool) -> None:
+def serve(
+    target: Target,
+    host: str,
+    port: int,
+    events_interval: float,
+    forwarded_allow_ips: str | None,
+    stop_with_parent: bool,
+) -> None:
     """Serve the HTTP API: the seed status endpoints, jobs, queues, events, /metrics.
 
     Every endpoint but /healthz and /readyz needs a token from `conveyor tokens
@@ -56,7 +71,14 @@ def serve(target: Target, host: str, port: int, events_interval: float, stop_wit
     api = create_api(app, auth=store, events_interval=events_interval)
     click.echo(f"conveyor API on http://{host}:{port} for {mask_url(app.settings.url)}")
     config = uvicorn.Config(
-        api, host=host, port=port, log_level="info", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS
+        api,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        # uvicorn believes forwarded headers from 127.0.0.1 unless told otherwise.
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips or "",
     )
     asyncio.run(_serve(uvicorn.Server(config), os.getppid() if stop_with_parent else None))
 
