@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from conveyor import Conveyor, Job, JobContext, JobState
+from conveyor.api import Scope
 
 from .conftest import Client, Drain, Tokens, enqueue
 
@@ -116,10 +117,25 @@ async def test_tenants_dedup_keys_never_meet(client_for: Client, tokens: Tokens)
     assert (again.status_code, again.json()["id"]) == (200, own.json()["id"])
 
 
+async def test_tenants_whose_names_share_a_prefix_never_share_dedup_keys(
+    client_for: Client, tokens: Tokens
+) -> None:
+    acme = tokens.store.create(scope=Scope.WRITE, tenant="acme")[1]
+    acme_eu = tokens.store.create(scope=Scope.WRITE, tenant="acme:eu")[1]
+
+    def body(key: str) -> dict[str, object]:
+        return {"type": "catalog:echo", "payload": {"sku": "x"}, "options": {"dedup_key": key}}
+
+    held = await client_for(acme).post("/api/jobs", json=body("eu:x"))
+    other = await client_for(acme_eu).post("/api/jobs", json=body("x"))
+    assert (held.status_code, other.status_code) == (201, 201)
+    assert held.json()["id"] != other.json()["id"]
+
+
 async def test_a_key_forged_into_a_tenants_namespace_reveals_nothing(
     client_for: Client, tokens: Tokens
 ) -> None:
-    forged = {"dedup_key": "tenant:store-a:shared", "tenant": "store-b"}
+    forged = {"dedup_key": "tenant:7:store-a:shared", "tenant": "store-b"}
     held = await client_for(tokens.admin).post(
         "/api/jobs", json={"type": "catalog:echo", "payload": {"sku": "x"}, "options": forged}
     )

@@ -78,7 +78,8 @@ def job_routes(ctx: ApiContext) -> APIRouter:
         given = body.options
         dedup_key = given.dedup_key
         if dedup_key is not None and caller.tenant is not None:
-            dedup_key = f"tenant:{caller.tenant}:{dedup_key}"
+            # The tenant's length first: `acme` + `eu:x` and `acme:eu` + `x` must not meet.
+            dedup_key = f"tenant:{len(caller.tenant)}:{caller.tenant}:{dedup_key}"
         options = JobOptions(
             priority=given.priority,
             delay=given.delay,
