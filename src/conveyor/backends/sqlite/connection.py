@@ -8,6 +8,7 @@ each backend operation a single `BEGIN IMMEDIATE ... COMMIT`.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -92,6 +93,10 @@ class SQLiteConnection:
         return conn
 
     def _connect(self) -> None:
+        if self.path != ":memory:" and not os.path.exists(self.path):
+            # Payloads, results and logs are the shop's business only; SQLite gives its WAL
+            # and shared-memory files the same mode as the database file.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = self.connect_raw()
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
