@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from conveyor import Conveyor, FakeClock, PayloadError
-from conveyor.api import AuthConfig, create_api
+from conveyor.api import AuthConfig, Scope, create_api
+from conveyor.api.events import RECHECK
 
 from ..sse import SseEvent, async_sse_events
 from .conftest import Gates, Tokens, enqueue, free_port
@@ -253,3 +255,25 @@ async def test_a_last_event_id_beyond_the_newest_event_gets_a_snapshot(
         assert waiting.id in snapshot_ids(seen)
         later = await enqueue(app, "catalog:echo", {"sku": "after"}, delay=60)
         await next_matching(stream, lambda e: e[0] == "job" and e[1]["id"] == later.id, seen)
+
+
+async def test_a_stream_ends_within_seconds_of_its_token_being_revoked(
+    api: FastAPI, app: Conveyor, tokens: Tokens
+) -> None:
+    info, token = tokens.store.create(scope=Scope.READ, name="soon revoked")
+    seen: list[SseEvent] = []
+    async with (
+        serving(api) as (base, _),
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        client.stream("GET", "/api/events", headers=Tokens.header(token)) as response,
+    ):
+        stream = async_sse_events(response)
+        await next_matching(stream, lambda e: e[0] == "stats", seen)
+        assert tokens.store.revoke(info.id)
+        revoked_at = time.monotonic()
+        async with asyncio.timeout(RECHECK + 5):
+            rest = [event async for event in stream]  # ends only when the server closes it
+        ended_after = time.monotonic() - revoked_at
+    assert rest[-1][0] == "error"
+    assert "revoked" in rest[-1][1]["detail"]
+    assert ended_after < RECHECK + 3

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
+
+from conveyor.api.events import RECHECK
 
 from .conftest import Server
 
@@ -125,3 +128,18 @@ def test_an_oversized_bulk_text_filter_is_refused_by_name(server: Server) -> Non
     )
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "text"]
+
+
+def test_signing_out_closes_the_sessions_open_event_stream(server: Server) -> None:
+    client = login(server, "admin")
+    csrf = page_csrf(client, "/")
+    with client.stream("GET", "/events", timeout=15) as stream:
+        lines = stream.iter_lines()
+        while next(lines) != "event: stats":
+            pass
+        signed_out = client.post("/logout", data={"csrf": csrf})
+        assert signed_out.status_code == 303
+        started = time.monotonic()
+        rest = list(lines)  # ends only when the server closes the stream
+    assert time.monotonic() - started < RECHECK + 3
+    assert "event: error" in rest

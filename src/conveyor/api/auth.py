@@ -137,6 +137,15 @@ class Authenticator:
 
         return caller
 
+    def still_valid(self, request: Request) -> Callable[[], Awaitable[bool]]:
+        """For a response that outlives its request (an event stream): is its token still valid?"""
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+
+        async def check() -> bool:
+            return await asyncio.to_thread(self.config.tokens.verify, token) is not None
+
+        return check
+
     async def _authenticate(
         self, request: Request, credentials: HTTPAuthorizationCredentials | None
     ) -> TokenInfo:

@@ -11,7 +11,8 @@ as it is for any stream that falls that far behind. A `Last-Event-ID` beyond
 the newest event (a tab left open while the store was emptied) gets the
 snapshot too, as does a stream whose store is emptied under it. Events arriving within
 `interval` are coalesced: a job that changed five times is read and sent
-once. A stream never ends by itself; it stops when the client disconnects.
+once. A stream ends when the client disconnects, or soon after its token is
+revoked or its dashboard session ends.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..backends.base import Backend, JobFilter
@@ -37,6 +38,7 @@ log = logging.getLogger("conveyor.api.events")
 LIVE_LIMIT = 1000  # live jobs in the first snapshot; later changes are sent whatever their number
 BATCH = 500  # events read per backend call
 KEEPALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing the stream
+RECHECK = 2.0  # seconds between checks that the stream's token (or session) is still valid
 
 
 def sse(event: str, data: str, event_id: str | None = None) -> str:
@@ -54,6 +56,9 @@ class EventStream:
     resume: str | None = None  # the client's Last-Event-ID
     roll_up: bool = False
     """Also send a flow's root job, with the whole tree's progress, whenever a job inside it changes."""
+    still_allowed: Callable[[], Awaitable[bool]] | None = None
+    """Asked every `RECHECK` seconds; once it says no (the token was revoked, the session ended),
+    the stream sends an `error` event and ends, instead of delivering until the client leaves."""
     _roots: dict[str, str] = field(default_factory=dict, repr=False)
     """Job id -> the id of its flow's root, for jobs already walked up."""
 
@@ -70,10 +75,16 @@ class EventStream:
                 yield sse("error", json.dumps({"detail": "the job backend is unavailable"}))
                 await asyncio.sleep(self.interval)
         yield "".join([*snapshot, sse("stats", last_stats)])
-        quiet_since = time.monotonic()
+        quiet_since = checked_at = time.monotonic()
+        block = KEEPALIVE if self.still_allowed is None else RECHECK
         while True:
+            if self.still_allowed is not None and time.monotonic() - checked_at >= RECHECK:
+                checked_at = time.monotonic()
+                if not await self.still_allowed():
+                    yield sse("error", json.dumps({"detail": "the token was revoked or the session ended"}))
+                    return
             try:
-                batch = await backend.events(cursor, limit=BATCH, block=KEEPALIVE)
+                batch = await backend.events(cursor, limit=BATCH, block=block)
                 chunks = await self._send(backend, batch.events)
                 if batch.missed:  # fell behind the stream's bound: show every live job afresh
                     chunks[:0] = await self._snapshot(cursor)

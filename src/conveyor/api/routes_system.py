@@ -3,7 +3,7 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -78,6 +78,7 @@ def system_routes(ctx: ApiContext) -> APIRouter:
         },
     )
     async def events(
+        request: Request,
         caller: Annotated[Caller, Depends(read)],
         queue: Annotated[list[str] | None, Query(description="Only jobs of these queues.")] = None,
         type: Annotated[list[str] | None, Query(description="Only jobs of these types.")] = None,
@@ -93,6 +94,7 @@ def system_routes(ctx: ApiContext) -> APIRouter:
             queues=queue or (),
             types=type or (),
             resume=last_event_id,
+            still_allowed=ctx.auth.still_valid(request),
         )
         return StreamingResponse(
             stream,

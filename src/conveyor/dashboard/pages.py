@@ -12,6 +12,7 @@ from ..backends.base import JobFilter
 from ..job import FINISHED_STATES, LIVE_STATES, Job, JobState
 from .charts import trend
 from .core import Dashboard, Viewer
+from .session import COOKIE
 
 PAGE = 25
 TREND_JOBS = 5000  # finished jobs read for the metrics page (created in the last two days)
@@ -145,15 +146,27 @@ def page_routes(dash: Dashboard) -> APIRouter:
 
     @router.get("/events")
     async def events(
-        viewer: SignedIn, last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None
+        request: Request,
+        viewer: SignedIn,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> StreamingResponse:
         """The API's event stream, authenticated by the session cookie instead of a bearer token.
 
         The browser's EventSource sends Last-Event-ID when it reconnects, so a
         dropped connection resumes where it stopped instead of re-sending every live job.
         """
+        session = request.cookies.get(COOKIE)
+
+        async def signed_in() -> bool:
+            return await dash.sessions.caller(session) is not None
+
         stream = EventStream(
-            jobs, viewer.caller, dash.config.events_interval, resume=last_event_id, roll_up=True
+            jobs,
+            viewer.caller,
+            dash.config.events_interval,
+            resume=last_event_id,
+            roll_up=True,
+            still_allowed=signed_in,
         )
         return StreamingResponse(
             stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
