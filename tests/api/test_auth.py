@@ -42,7 +42,7 @@ PROTECTED = [
     ("GET", "/api/events"),
     ("GET", "/metrics"),
 ]
-OPEN_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+OPEN_PATHS = {"/healthz", "/readyz"}
 
 
 @pytest.fixture
@@ -254,3 +254,15 @@ async def test_secrets_never_appear_in_any_job_representation(
         assert response.status_code == 200, path
         assert "sk-live-777" not in response.text, path
     assert (await admin.post(f"/api/jobs/{job.id}/cancel")).text.count("sk-live-777") == 0
+
+
+async def test_the_openapi_document_needs_a_token_and_no_page_loads_scripts_from_a_cdn(
+    client_for: Client, tokens: Tokens
+) -> None:
+    anonymous = client_for()
+    assert (await anonymous.get("/openapi.json")).status_code == 401
+    document = await client_for(tokens.read).get("/openapi.json")
+    assert document.status_code == 200
+    assert "/api/jobs" in document.json()["paths"]
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert (await client_for(tokens.admin).get(page)).status_code == 404, page

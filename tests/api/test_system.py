@@ -174,7 +174,8 @@ async def test_mounted_under_a_prefix(api: FastAPI, app: Conveyor, tokens: Token
         assert one.json()["job"]["id"] == job.id
         assert (await client.get("/ops/jobs/api/jobs")).status_code == 401
         assert (await client.get("/ops/jobs/healthz")).status_code == 200
-        openapi = (await client.get("/ops/jobs/openapi.json")).json()
+        assert (await client.get("/ops/jobs/openapi.json")).status_code == 401
+        openapi = (await client.get("/ops/jobs/openapi.json", headers=headers)).json()
         assert "/api/background-jobs/status" in openapi["paths"]
         assert (await client.get("/api/jobs", headers=headers)).status_code == 404
 

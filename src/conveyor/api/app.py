@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI, Request, Response, status
+from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -28,7 +28,7 @@ from .routes_jobs import job_routes
 from .routes_seeds import seed_routes
 from .routes_system import system_routes
 from .service import Jobs
-from .tokens import TokenStorage, TokenStore, default_auth_db
+from .tokens import Scope, TokenStorage, TokenStore, default_auth_db
 
 log = logging.getLogger("conveyor.api")
 
@@ -78,7 +78,17 @@ def create_api(
         description="Watch and steer Conveyor jobs. Every endpoint but /healthz and /readyz needs"
         " `Authorization: Bearer <token>` (see `conveyor tokens create`).",
         lifespan=lifespan,
+        # Swagger UI and ReDoc would load scripts from a CDN on the dashboard's origin; the
+        # document itself is served below, to tokens only, for any local OpenAPI viewer.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+    read_token = ctx.auth.require(Scope.READ)
+
+    @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(read_token)])
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(api.openapi())
 
     @api.middleware("http")
     async def no_sniffing_no_caching(

@@ -56,7 +56,8 @@ def serve(
 
     Every endpoint but /healthz and /readyz needs a token from `conveyor tokens
     create`. With --app, jobs can also be enqueued over HTTP; without it the API
-    reads and steers jobs from --url alone. The OpenAPI document is at /docs.
+    reads and steers jobs from --url alone. The OpenAPI document is at
+    /openapi.json (any token).
     """
     import uvicorn
 
