@@ -381,3 +381,16 @@ def test_urls_are_masked_and_durations_parsed() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("7 days")
+
+
+def test_job_text_is_printed_as_text_with_control_characters_shown(env: Env) -> None:
+    hostile = "[bold red]fake[/bold red] \x1b]8;;http://evil.test\x07click\x1b]8;;\x07 \x1b[2J"
+    job_id = env.ok("enqueue", "catalog:boom", "--data", json.dumps({"sku": hostile})).stdout.strip()
+    env.ok("worker", "--burst")
+    detail = env.ok("job", job_id).stdout
+    assert "[bold red]fake[/bold red]" in detail  # shown as written, not as red text
+    assert "\\x1b]8;;http://evil.test\\x07click" in detail  # the link sequence, made visible
+    listing = env.ok("jobs", "--state", "failed").stdout
+    for shown in (detail, listing):
+        assert "\x1b" not in shown
+        assert "\x07" not in shown

@@ -66,7 +66,7 @@ class BoardRow:
                 ]
             )
         if self.finished or self.tracker is None or not self.tracker.phases:
-            return job_message(self.job)
+            return job_message(self.job).plain
         return " · ".join(f"{p.name} {p.done:g}/{p.total:g}" for p in self.tracker.phases if p.total)
 
 

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ..app import Conveyor
 from ..job import AttemptError, Job, JobState, LogLine
-from .output import STATE_STYLES, human_duration, job_json, state_text, timestamp
+from .output import STATE_STYLES, human_duration, job_json, plain, state_text, timestamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +66,8 @@ class JobDetail:
         grid.add_column()
         rows: list[tuple[str, Any]] = [
             ("id", job.id),
-            ("type", job.type),
-            ("queue", job.queue),
+            ("type", plain(job.type)),
+            ("queue", plain(job.queue)),
             ("state", state_text(job)),
             ("attempts", f"{job.attempts} of {job.max_attempts}"),
             ("priority", str(job.priority)),
@@ -91,9 +91,9 @@ class JobDetail:
             "timeout": f"{job.timeout:g}s" if job.timeout else None,
             "cancel requested": "yes" if job.cancel_requested else None,
         }
-        rows += [(k, v) for k, v in optional.items() if v is not None]
+        rows += [(k, plain(v)) for k, v in optional.items() if v is not None]
         if job.error is not None:
-            rows.append(("last error", Text(f"{job.error.type}: {job.error.message}", style="red")))
+            rows.append(("last error", plain(f"{job.error.type}: {job.error.message}", style="red")))
         for key, value in rows:
             grid.add_row(key, value)
         return grid
@@ -106,7 +106,7 @@ class JobDetail:
         line.add_row(
             ProgressBar(total=100, completed=percent, width=40, complete_style=style, finished_style=style),
             f"{percent:.0f}%",
-            Text(job.progress.message or "", style="italic"),
+            plain(job.progress.message, style="italic"),
         )
         return Padding(line, (1, 0, 0, 0))
 
@@ -115,7 +115,7 @@ class JobDetail:
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column()
         for line in self.logs:
-            grid.add_row(time.strftime("%H:%M:%S", time.localtime(line.at)), line.line)
+            grid.add_row(time.strftime("%H:%M:%S", time.localtime(line.at)), plain(line.line))
         return grid
 
 
@@ -131,8 +131,8 @@ def _attempt_error(error: AttemptError) -> RenderableType:
     head = Text.assemble(
         (f"attempt {error.attempt}", "bold"),
         f" at {time.strftime('%H:%M:%S', time.localtime(error.at))}: ",
-        (f"{error.type}: {error.message}", "red"),
+        plain(f"{error.type}: {error.message}", style="red"),
     )
     if not error.traceback:
         return head
-    return Group(head, Padding(Text(error.traceback.rstrip(), style="dim"), (0, 0, 0, 2)))
+    return Group(head, Padding(plain(error.traceback.rstrip(), style="dim"), (0, 0, 0, 2)))

@@ -55,16 +55,29 @@ def job_json(job: Job) -> dict[str, Any]:
     return data
 
 
+def plain(value: object, style: str = "") -> Text:
+    """Job text as text: never read as Rich markup, and no control character reaches the terminal.
+
+    A job's message, error or log line comes from handlers and outside APIs; `[red]`
+    would be styled and an escape sequence (colours, OSC-8 links, window titles)
+    obeyed. Newlines and tabs stay; every other control character is shown as `\\xNN`.
+    """
+    text = "" if value is None else str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
+    return Text(text, style=style)
+
+
 def state_text(job: Job) -> Text:
     state = job.display_state
     return Text(state, style=STATE_STYLES.get(state, ""))
 
 
-def job_message(job: Job) -> str:
+def job_message(job: Job) -> Text:
     """What a person wants next to a job: why it failed, else what it is doing."""
     if job.error is not None and job.display_state in ("failed", "retrying"):
-        return f"{job.error.type}: {job.error.message}"
-    return job.progress.message or ""
+        return plain(f"{job.error.type}: {job.error.message}")
+    return plain(job.progress.message)
 
 
 def human_duration(seconds: float) -> str:
@@ -108,8 +121,8 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
     for job in jobs:
         table.add_row(
             job.id,
-            job.type,
-            job.queue,
+            plain(job.type),
+            plain(job.queue),
             state_text(job),
             f"{job.progress.percent:.0f}%",
             job_message(job),
