@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 
 from conveyor import Conveyor, FakeClock
 from conveyor.api import AuthConfig, Scope, TokenStore, create_api, redact
+from conveyor.api.body_guard import ENVELOPE_BYTES
 from conveyor.api.tokens import default_auth_db
 
 from .conftest import Client, Tokens, enqueue
@@ -266,3 +269,40 @@ async def test_the_openapi_document_needs_a_token_and_no_page_loads_scripts_from
     assert "/api/jobs" in document.json()["paths"]
     for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
         assert (await client_for(tokens.admin).get(page)).status_code == 404, page
+
+
+async def test_a_body_is_read_only_for_a_caller_allowed_to_send_one(
+    client_for: Client, tokens: Tokens
+) -> None:
+    async def never_ending() -> AsyncIterator[bytes]:
+        yield b'{"type": "catalog:echo", "payload": {"sku": "'
+        await asyncio.Event().wait()  # the rest never comes: only a server that reads it would hang
+
+    async with asyncio.timeout(5):
+        anonymous = await client_for().post("/api/jobs", content=never_ending())
+    assert (anonymous.status_code, anonymous.json()) == (401, {"detail": "missing bearer token"})
+    broken = b'{"type": "catalog:echo", "payload": '  # not even JSON
+    reader = await client_for(tokens.read).post("/api/jobs", content=broken)
+    assert (reader.status_code, reader.json()) == (403, {"detail": "this needs a token with scope write"})
+    writer = await client_for(tokens.write).post("/api/jobs", content=broken)
+    assert writer.status_code == 422  # only now is the body read
+
+
+async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(
+    client_for: Client, tokens: Tokens, app: Conveyor
+) -> None:
+    limit = app.settings.max_payload_bytes + ENVELOPE_BYTES
+    declared = await client_for().post("/api/jobs", content=b"x" * (limit + 1))
+    assert declared.status_code == 413  # refused before authentication, by its Content-Length
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(limit // 65536 + 2):
+            yield b" " * 65536
+
+    streamed = await client_for(tokens.admin).post("/api/jobs", content=chunks())
+    assert streamed.status_code == 413
+    assert "byte limit" in streamed.json()["detail"]
+    small = await client_for(tokens.write).post(
+        "/api/jobs", json={"type": "catalog:echo", "payload": {"sku": "a"}}
+    )
+    assert small.status_code == 201

@@ -23,6 +23,7 @@ from ..errors import (
     UnknownJobType,
 )
 from .auth import AuthConfig, Authenticator
+from .body_guard import ENVELOPE_BYTES, BodyGuard
 from .context import ApiContext
 from .routes_jobs import job_routes
 from .routes_seeds import seed_routes
@@ -100,6 +101,7 @@ def create_api(
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    api.add_middleware(BodyGuard, auth=ctx.auth, max_bytes=app.settings.max_payload_bytes + ENVELOPE_BYTES)
     for error, code in _STATUS:
         api.add_exception_handler(error, _reply(code))
     api.add_exception_handler(RequestValidationError, _invalid_request)

@@ -106,6 +106,18 @@ class Caller:
 Dependency = Callable[..., Awaitable[Caller]]
 
 
+VOUCHED = "conveyor_token"
+"""Where the body guard leaves the token it checked, so the route does not check it twice."""
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status: int
+    detail: str
+    headers: dict[str, str]
+
+
 class Authenticator:
     """Builds the FastAPI dependencies that guard each endpoint."""
 
@@ -149,22 +161,28 @@ class Authenticator:
     async def _authenticate(
         self, request: Request, credentials: HTTPAuthorizationCredentials | None
     ) -> TokenInfo:
+        vouched = getattr(request.state, VOUCHED, None)  # already checked before the body was read
+        if isinstance(vouched, TokenInfo):
+            return vouched
         address = request.client.host if request.client else "unknown"
+        found = await self.identify(address, None if credentials is None else credentials.credentials)
+        if isinstance(found, Refusal):
+            raise HTTPException(found.status, found.detail, headers=found.headers)
+        return found
+
+    async def identify(self, address: str, token: str | None) -> TokenInfo | Refusal:
+        """The token's record, or why the request is refused (counting a wrong token as a failure)."""
         wait = self.throttle.blocked_for(address)
         if wait > 0:
-            raise HTTPException(
+            return Refusal(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 "too many failed authentications from this address; try again later",
-                headers={"Retry-After": str(math.ceil(wait))},
+                {"Retry-After": str(math.ceil(wait))},
             )
-        if credentials is None:
-            raise _unauthorized("missing bearer token")
-        token = await asyncio.to_thread(self.config.tokens.verify, credentials.credentials)
-        if token is None:
+        if not token:
+            return Refusal(status.HTTP_401_UNAUTHORIZED, "missing bearer token", _CHALLENGE)
+        info = await asyncio.to_thread(self.config.tokens.verify, token)
+        if info is None:
             self.throttle.record_failure(address)
-            raise _unauthorized("invalid or revoked token")
-        return token
-
-
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+            return Refusal(status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", _CHALLENGE)
+        return info
