@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from ..job import Job, JobState
 from ..stats import Stats
-from .redact import redact
+from .redact import redact, redact_text
 from .views import maybe_utc, utc
 
 # -- seed 001: the store owner's status endpoints ------------------------------------------------
@@ -117,12 +117,12 @@ def background_job(job: Job, percent: float) -> BackgroundJob:
         type=job.type,
         status=job.display_state,
         progress=whole_percent(job, percent),
-        progress_message=job.progress.message,
+        progress_message=None if job.progress.message is None else redact_text(job.progress.message),
         queue=job.queue,
         priority=job.priority,
         attempts=job.attempts,
         max_attempts=job.max_attempts,
-        error=None if job.error is None else job.error.message,
+        error=None if job.error is None else redact_text(job.error.message),
         created_at=utc(job.created_at),
         started_at=maybe_utc(job.started_at),
         finished_at=maybe_utc(job.finished_at),
@@ -189,7 +189,7 @@ def queue_job_status(job: Job) -> QueueJobStatus:
             step=job.progress.step, percentage=whole_percent(job, job.progress.percent)
         ),
         result=redact(job.result),
-        error=None if job.error is None else job.error.message,
+        error=None if job.error is None else redact_text(job.error.message),
         attemptsMade=job.attempts,
         processedOn=_ms(job.started_at),
         finishedOn=_ms(job.finished_at),
@@ -259,7 +259,7 @@ def status_record(job: Job) -> JobStatusRecord:
         queue=job.queue,
         status=job.display_state,
         progress=whole_percent(job, job.progress.percent),
-        progress_message=job.progress.message,
+        progress_message=None if job.progress.message is None else redact_text(job.progress.message),
         attempts=job.attempts,
         created_at=utc(job.created_at),
         started_at=maybe_utc(job.started_at),
@@ -267,7 +267,7 @@ def status_record(job: Job) -> JobStatusRecord:
         failed_at=maybe_utc(finished) if job.state is JobState.FAILED else None,
         duration_seconds=duration,
         result=redact(job.result),
-        error=None if job.error is None else job.error.message,
+        error=None if job.error is None else redact_text(job.error.message),
     )
 
 

@@ -23,7 +23,7 @@ from .models import (
     TrackerOut,
     WorkerOut,
 )
-from .redact import redact
+from .redact import redact, redact_text
 
 DISPLAY_STATES = (
     "pending",
@@ -50,6 +50,10 @@ def epoch(at: datetime) -> float:
     return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
 
 
+def _text(value: str | None) -> str | None:
+    return None if value is None else redact_text(value)
+
+
 def job_out(job: Job) -> JobOut:
     error = job.error
     return JobOut(
@@ -63,14 +67,16 @@ def job_out(job: Job) -> JobOut:
         max_attempts=job.max_attempts,
         progress=ProgressOut(
             percent=min(100.0, max(0.0, job.progress.percent)),
-            message=job.progress.message,
+            message=_text(job.progress.message),
             step=job.progress.step,
         ),
         payload=redact(dict(job.payload)),
         result=redact(job.result),
         error=None
         if error is None
-        else LastErrorOut(type=error.type, message=error.message, attempt=error.attempt, at=utc(error.at)),
+        else LastErrorOut(
+            type=error.type, message=redact_text(error.message), attempt=error.attempt, at=utc(error.at)
+        ),
         tenant=job.tenant,
         user_id=job.user_id,
         tags=list(job.tags),
@@ -90,20 +96,24 @@ def attempt_error_out(error: AttemptError, caller: Caller) -> AttemptErrorOut:
     """Tracebacks show the server's code and paths: operators need them, a store's token does not."""
     return AttemptErrorOut(
         type=error.type,
-        message=error.message,
+        message=redact_text(error.message),
         attempt=error.attempt,
         at=utc(error.at),
-        traceback=error.traceback if caller.tenant is None else None,
+        traceback=_text(error.traceback) if caller.tenant is None else None,
     )
 
 
 def log_line_out(line: LogLine) -> LogLineOut:
-    return LogLineOut(at=utc(line.at), line=line.line)
+    return LogLineOut(at=utc(line.at), line=redact_text(line.line))
 
 
 def _bag_entry_out(entry: BagEntry) -> BagEntryOut:
     return BagEntryOut(
-        job_id=entry.job_id, kind=entry.kind, message=entry.message, item=entry.item, at=utc(entry.at)
+        job_id=entry.job_id,
+        kind=entry.kind,
+        message=redact_text(entry.message),
+        item=entry.item,
+        at=utc(entry.at),
     )
 
 

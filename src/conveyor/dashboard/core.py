@@ -11,9 +11,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from ..api.auth import Authenticator, Caller
-from ..api.redact import redact
+from ..api.redact import redact, redact_text
 from ..api.service import Jobs
 from ..app import Conveyor
 from ..backends.base import JobFilter
@@ -54,7 +55,13 @@ class Dashboard:
         self.jobs = Jobs(app)
         self.config = config
         self.sessions = Sessions(auth, lifetime=config.session_lifetime)
-        self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+        # Every string a template prints passes the API's redaction rules: messages, errors,
+        # logs and tracebacks as well as payloads (which `pretty` already redacts by key).
+        self.env = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            finalize=_redacted,
+        )
         self.env.filters["when"] = when
         self.env.filters["pretty"] = pretty
 
@@ -93,6 +100,11 @@ class Dashboard:
             f"{failed} of the last {len(page.jobs)} finished jobs failed ({rate:.0%}, "
             f"alert above {self.config.failure_threshold:.0%})."
         )
+
+
+def _redacted(value: Any) -> Any:
+    """Plain strings only: markup a template marked safe is the dashboard's own."""
+    return redact_text(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 def when(at: float | None) -> str:
