@@ -30,6 +30,7 @@ from .routes_seeds import seed_routes
 from .routes_system import system_routes
 from .service import Jobs
 from .tokens import Scope, TokenStorage, TokenStore, default_auth_db
+from .views import Unshowable
 
 log = logging.getLogger("conveyor.api")
 
@@ -42,6 +43,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (UnknownJobType, UNPROCESSABLE),
     (PayloadError, UNPROCESSABLE),
     (TenantForbidden, status.HTTP_403_FORBIDDEN),
+    (Unshowable, UNPROCESSABLE),
     (ConfigurationError, UNPROCESSABLE),
 ]
 

@@ -31,7 +31,7 @@ from ..job import LIVE_STATES, Job, JobState
 from .auth import Caller
 from .seeds import stats_event
 from .service import Jobs
-from .views import flow_progress, job_out
+from .views import Unshowable, flow_progress, job_out
 
 log = logging.getLogger("conveyor.api.events")
 
@@ -129,7 +129,17 @@ class EventStream:
     async def _snapshot(self, cursor: str) -> list[str]:
         wanted = JobFilter(states=sorted(LIVE_STATES), queues=self.queues, types=self.types)
         page = await self.jobs.page(self.caller, wanted, limit=LIVE_LIMIT)
-        return [sse("job", json.dumps(await self._data(job)), cursor) for job in page.jobs]
+        return [sse("job", json.dumps(data), cursor) for data in await self._each_data(page.jobs)]
+
+    async def _each_data(self, jobs: Sequence[Job]) -> list[dict[str, object]]:
+        """What is sent of each job; one whose record cannot be shown is left out (and logged)."""
+        sent = []
+        for job in jobs:
+            try:
+                sent.append(await self._data(job))
+            except Unshowable as exc:
+                log.warning("job %s is left out of an event stream: %s", job.id, exc)
+        return sent
 
     async def _data(self, job: Job) -> dict[str, object]:
         """The job as sent; with roll-up, a flow's root also carries its tree's progress as `flow`."""
@@ -174,7 +184,10 @@ class EventStream:
             if job is None or not self.caller.sees(job):
                 chunks.append(sse("removed", json.dumps({"id": event.job_id}), event.cursor))
                 continue
-            data = await self._data(job)
+            shown = await self._each_data([job])
+            if not shown:
+                continue
+            data = shown[0]
             data["event"] = {"kind": event.kind.value, "at": event.at}
             chunks.append(sse("job", json.dumps(data), event.cursor))
             if self.roll_up and job.parent_id is not None:
@@ -185,5 +198,7 @@ class EventStream:
         for root_id in roots:  # after every change they sum up, under the batch's last cursor
             root = await backend.get(root_id)
             if root is not None and self.caller.sees(root):
-                chunks.append(sse("job", json.dumps(await self._data(root)), last_cursor))
+                chunks += [
+                    sse("job", json.dumps(data), last_cursor) for data in await self._each_data([root])
+                ]
         return chunks

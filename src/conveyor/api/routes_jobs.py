@@ -11,7 +11,7 @@ from ..job import LIVE_STATES, JobOptions, JobState
 from .auth import Caller
 from .context import ApiContext, errors
 from .models import BulkFilterIn, BulkResultOut, EnqueueIn, JobDetailOut, JobOut, JobPageOut
-from .views import attempt_error_out, epoch, job_out, log_line_out, tracker_out
+from .views import attempt_error_out, epoch, job_out, log_line_out, showable, tracker_out
 
 _RETRYABLE = (JobState.FAILED, JobState.CANCELLED)
 
@@ -57,7 +57,7 @@ def job_routes(ctx: ApiContext) -> APIRouter:
             oldest_first=oldest_first,
         )
         page = await jobs.page(caller, job_filter, limit=limit, cursor=cursor)
-        return JobPageOut(jobs=[job_out(job) for job in page.jobs], next_cursor=page.next_cursor)
+        return JobPageOut(jobs=showable(job_out, page.jobs), next_cursor=page.next_cursor)
 
     @router.post(
         "",

@@ -25,6 +25,7 @@ from .seeds import (
     queue_stats,
     status_record,
 )
+from .views import showable
 
 TenantQuery = Annotated[
     str | None, Query(description="Count only this tenant's jobs (a tenant token always sees only its own).")
@@ -87,7 +88,7 @@ def seed_routes(ctx: ApiContext) -> APIRouter:
     ) -> UserJobStatus:
         """A user's newest jobs, and the newest one's status (seed 004)."""
         found = await jobs.history(caller, JobFilter(user_id=user_id), limit=limit)
-        records = [status_record(job) for job in found]
+        records = showable(status_record, found)
         return UserJobStatus(user_id=user_id, status=records[0].status if records else None, jobs=records)
 
     @router.get("/app/job-status/status/job/{job_id}", responses=errors(404))
@@ -101,7 +102,7 @@ def seed_routes(ctx: ApiContext) -> APIRouter:
     ) -> JobStatusList:
         """The newest jobs, whatever their state (seed 004)."""
         found = await jobs.history(caller, JobFilter(), limit=limit)
-        return JobStatusList(jobs=[status_record(job) for job in found])
+        return JobStatusList(jobs=showable(status_record, found))
 
     @router.get("/app/job-status/queue/stats", responses=errors())
     async def job_status_queue_stats(
@@ -117,6 +118,6 @@ def seed_routes(ctx: ApiContext) -> APIRouter:
     ) -> JobStatusList:
         """Failed jobs, newest first (seed 004)."""
         found = await jobs.history(caller, JobFilter(states=[JobState.FAILED]), limit=limit)
-        return JobStatusList(jobs=[status_record(job) for job in found])
+        return JobStatusList(jobs=showable(status_record, found))
 
     return router

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from ..backends.base import QueueCounts, WorkerInfo
 from ..job import AttemptError, BagEntry, Job, JobState, LogLine
@@ -25,6 +28,9 @@ from .models import (
 )
 from .redact import redact, redact_text
 
+log = logging.getLogger("conveyor.api")
+T = TypeVar("T")
+
 DISPLAY_STATES = (
     "pending",
     "scheduled",
@@ -37,8 +43,27 @@ DISPLAY_STATES = (
 )
 
 
+class Unshowable(ValueError):
+    """A stored record no view can show (a time out of every calendar's range), left by an older
+    version that stored options unchecked. Listings leave it out; asked for alone, it is a 422."""
+
+
 def utc(at: float) -> datetime:
-    return datetime.fromtimestamp(at, UTC)
+    try:
+        return datetime.fromtimestamp(at, UTC)
+    except (OverflowError, ValueError, OSError):
+        raise Unshowable(f"time {at!r} is out of range") from None
+
+
+def showable(convert: Callable[[Job], T], jobs: Iterable[Job]) -> list[T]:
+    """Each job converted, leaving out (and logging) the ones that cannot be shown."""
+    shown = []
+    for job in jobs:
+        try:
+            shown.append(convert(job))
+        except Unshowable as exc:
+            log.warning("job %s is left out of a listing: its record cannot be shown (%s)", job.id, exc)
+    return shown
 
 
 def maybe_utc(at: float | None) -> datetime | None:

@@ -108,7 +108,12 @@ def _redacted(value: Any) -> Any:
 
 
 def when(at: float | None) -> str:
-    return "" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if at is None:
+        return ""
+    try:
+        return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):  # a record stored before options were bounded
+        return "(invalid time)"
 
 
 def pretty(value: Any) -> str:
