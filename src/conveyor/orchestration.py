@@ -250,13 +250,31 @@ class Orchestration:
                 return found
             cursor = page.next_cursor
 
-    async def tracker(self, job_id: str) -> TrackerNode:
-        """The job's progress tree: weighted phases, children, and error bags, as of now."""
+    async def tracker(self, job_id: str, *, visible: Callable[[Job], bool] | None = None) -> TrackerNode:
+        """The job's progress tree: weighted phases, children, and error bags, as of now.
+
+        With `visible`, the tree is built from the jobs it admits only (a child it refuses
+        leaves with its whole subtree), so no count, phase or bag entry tells of the others.
+        """
         backend = await self.backend()
         jobs = await backend.tree(job_id)
         if not jobs:
             raise JobNotFound(f"no job with id {job_id!r}")
+        if visible is not None:
+            jobs = _reachable(job_id, [job for job in jobs if job.id == job_id or visible(job)])
         bag = await backend.bag([job.id for job in jobs])
         node = build_tracker(jobs, bag)
         assert node is not None
         return node
+
+
+def _reachable(root_id: str, jobs: Sequence[Job]) -> list[Job]:
+    """The jobs still joined to the root through kept parents: a refused child takes its subtree."""
+    children: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.parent_id is not None:
+            children.setdefault(job.parent_id, []).append(job)
+    kept = [job for job in jobs if job.id == root_id]
+    for job in kept:  # grows while it is walked: breadth first from the root
+        kept += children.get(job.id, [])
+    return kept

@@ -194,6 +194,31 @@ async def test_tracker_leaves_out_children_of_other_tenants(
     assert foreign[0] not in str(tracker["children"])
 
 
+async def test_a_foreign_childs_failure_shows_neither_in_the_parents_counts_nor_its_error(
+    app: Conveyor, store_a: httpx.AsyncClient, drain: Drain
+) -> None:
+    boom = app.job_types["catalog:boom"]
+    echo = app.job_types["catalog:echo"]
+
+    @app.job("catalog:mixed_fail", queue="parents")
+    async def mixed_fail(ctx: JobContext) -> None:
+        await ctx.spawn(echo.options(tenant="store-a"), sku="own")
+        await ctx.spawn(boom.options(tenant="store-b"), sku="store-b-secret-sku")
+
+    parent = await enqueue(app, "catalog:mixed_fail", tenant="store-a")
+    await drain(queues=["parents"])
+    await drain()
+    answer = (await store_a.get(f"/api/jobs/{parent.id}")).json()
+    assert answer["job"]["state"] == "failed"
+    assert answer["job"]["error"]["message"] == "a child job of another tenant failed"
+    assert "store-b-secret-sku" not in str(answer)
+    tracker = answer["tracker"]
+    assert tracker["states"] == {"failed": 1, "completed": 1}  # the parent and its own child only
+    assert tracker["errors"] == {"ChildFailed": 1}  # the foreign child's ValueError is not counted
+    status = (await store_a.get(f"/api/background-jobs/{parent.id}/status")).json()
+    assert "store-b-secret-sku" not in str(status)
+
+
 async def test_tracebacks_are_for_operators_only(
     store_a: httpx.AsyncClient, admin: httpx.AsyncClient, jobs: dict[str, Job]
 ) -> None:

@@ -94,6 +94,10 @@ class Caller:
     def sees(self, job: Job) -> bool:
         return self.tenant is None or job.tenant == self.tenant
 
+    def sees_child(self, job: Job) -> bool:
+        """Inside a flow the caller may see: the tenant's own children and those of no tenant."""
+        return job.tenant is None or self.sees(job)
+
     def narrow(self, job_filter: JobFilter) -> JobFilter | None:
         """The filter limited to the caller's tenant; None if it asks for another tenant's jobs."""
         if self.tenant is None:

@@ -145,7 +145,7 @@ class EventStream:
         """The job as sent; with roll-up, a flow's root also carries its tree's progress as `flow`."""
         data = job_out(job).model_dump(mode="json")
         if self.roll_up and job.parent_id is None and job.state is JobState.WAITING_CHILDREN:
-            data["flow"] = flow_progress(await self.jobs.app.tracker(job.id))
+            data["flow"] = flow_progress(await self.jobs.app.tracker(job.id, visible=self.caller.sees_child))
         return data
 
     async def _root_of(self, backend: Backend, job: Job) -> str | None:

@@ -132,7 +132,7 @@ def job_routes(ctx: ApiContext) -> APIRouter:
             job=job_out(job),
             logs=[log_line_out(line) for line in lines],
             errors=[attempt_error_out(e, caller) for e in await app.job_errors(job.id)],
-            tracker=tracker_out(await app.tracker(job.id), caller),
+            tracker=tracker_out(await app.tracker(job.id, visible=caller.sees_child), caller),
         )
 
     @router.post("/{job_id}/retry", responses=errors(404, 409))

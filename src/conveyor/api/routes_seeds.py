@@ -55,7 +55,7 @@ def seed_routes(ctx: ApiContext) -> APIRouter:
         job = await jobs.get(caller, job_id)
         percent = job.progress.percent
         if job.children_total:
-            percent = (await ctx.app.tracker(job.id)).percent
+            percent = (await ctx.app.tracker(job.id, visible=caller.sees_child)).percent
         return BackgroundJobStatus(job=background_job(job, percent))
 
     # seed 003 ------------------------------------------------------------------------------------

@@ -158,11 +158,7 @@ def tracker_out(node: TrackerNode, caller: Caller) -> TrackerOut:
         errors=dict(node.errors),
         bag=[_bag_entry_out(entry) for entry in node.bag],
         states=dict(node.states),
-        children=[
-            tracker_out(child, caller)
-            for child in node.children
-            if child.job.tenant is None or caller.sees(child.job)
-        ],
+        children=[tracker_out(child, caller) for child in node.children if caller.sees_child(child.job)],
     )
 
 

@@ -29,7 +29,7 @@ def page_routes(dash: Dashboard) -> APIRouter:
         active = await jobs.page(caller, JobFilter(states=sorted(LIVE_STATES), roots_only=True), limit=100)
         recent = await jobs.page(caller, JobFilter(states=sorted(FINISHED_STATES), roots_only=True), limit=5)
         flows = {
-            job.id: flow_progress(await app.tracker(job.id))
+            job.id: flow_progress(await app.tracker(job.id, visible=caller.sees_child))
             for job in active.jobs
             if job.state is JobState.WAITING_CHILDREN
         }
@@ -86,7 +86,7 @@ def page_routes(dash: Dashboard) -> APIRouter:
     async def job_detail(request: Request, job_id: str, viewer: SignedIn) -> Response:
         caller = viewer.caller
         job = await jobs.get(caller, job_id)
-        tracker = await app.tracker(job.id)
+        tracker = await app.tracker(job.id, visible=caller.sees_child)
         return await dash.page(
             request,
             viewer,

@@ -35,22 +35,27 @@ def count_children(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
             raise InvalidStateTransition(f"parent job {parent_id} is missing, finished or cancelled")
 
 
+CHILD_OF_ANOTHER_TENANT = "a child job of another tenant failed"
+"""A parent's error when the child that failed it is another tenant's: whoever sees the parent may
+not see that child, so neither its id nor its error is copied into the parent's."""
+
+
 def job_ended(conn: sqlite3.Connection, job_id: str, state: str, now: float) -> None:
     """`job_id` just became completed, failed or cancelled: tell its parent, and so on upwards."""
     row = conn.execute(
-        "SELECT parent_id, failure_policy, error FROM conveyor_jobs WHERE id = ?", (job_id,)
+        "SELECT parent_id, failure_policy, error, tenant FROM conveyor_jobs WHERE id = ?", (job_id,)
     ).fetchone()
     if row is None or row[0] is None:
         return
     parent_id, policy = row[0], FailurePolicy(row[1])
     parent = conn.execute(
         "UPDATE conveyor_jobs SET children_pending = max(children_pending - 1, 0)"
-        " WHERE id = ? RETURNING state, children_pending, then_action, attempts",
+        " WHERE id = ? RETURNING state, children_pending, then_action, attempts, tenant",
         (parent_id,),
     ).fetchone()
     if parent is None:
         return
-    parent_state, pending, then, attempts = parent
+    parent_state, pending, then, attempts, parent_tenant = parent
     if parent_state not in ("pending", "scheduled", "running", "waiting_children"):
         return
     if state == "failed" and policy is FailurePolicy.FAIL_PARENT:
@@ -58,7 +63,9 @@ def job_ended(conn: sqlite3.Connection, job_id: str, state: str, now: float) -> 
             attempt=attempts,
             at=now,
             type="ChildFailed",
-            message=f"child job {job_id} failed" + _child_reason(row[2]),
+            message=CHILD_OF_ANOTHER_TENANT
+            if row[3] is not None and row[3] != parent_tenant
+            else f"child job {job_id} failed" + _child_reason(row[2]),
         )
         fail_tree(conn, parent_id, error, now)
         return

@@ -200,7 +200,7 @@ end
 -- asked to stop while running ('down'). `down`: cancel its descendants too.
 -- Nothing is recorded when there is no parent to tell and nothing below.
 local function flow_event(id, kind, state, down)
-    local j = redis.call('HMGET', job_key(id), 'parent_id', 'parent_queue', 'policy', 'error', 'gen')
+    local j = redis.call('HMGET', job_key(id), 'parent_id', 'parent_queue', 'policy', 'error', 'gen', 'tenant')
     if down and redis.call('EXISTS', kids_key(id)) == 0 then down = false end
     local tell = j[1] and kind ~= 'down'
     if not tell and not down then return end
@@ -212,6 +212,7 @@ local function flow_event(id, kind, state, down)
         event.pq = j[2]
         event.policy = j[3] or 'fail_parent'
         if state == 'failed' and j[4] then event.error = j[4] end
+        if j[6] then event.tenant = j[6] end
     end
     post(id, event)
 end
@@ -238,15 +239,21 @@ end
 -- Live job `id` (in `state`) fails because its child `child` failed under the
 -- fail_parent policy; a running one is also asked to stop. Its descendants
 -- are cancelled and its own parent told (by Python, from the event).
-local function fail_for_child(id, state, child, child_error, now)
+local function fail_for_child(id, state, child, child_error, child_tenant, now)
     local key = job_key(id)
     local j = redis.call('HMGET', key, 'attempts', 'tenant', 'dedup_key')
     if INDEX[state] then redis.call('ZREM', INDEX[state], id) end
     count(state, j[1], j[2], -1)
-    local message = 'child job ' .. child .. ' failed'
-    if child_error then
-        local e = cjson.decode(child_error)
-        message = message .. ': ' .. e.type .. ': ' .. e.message
+    local message
+    if child_tenant and child_tenant ~= j[2] then
+        -- whoever sees the parent may not see that child: neither its id nor its error
+        message = "a child job of another tenant failed"
+    else
+        message = 'child job ' .. child .. ' failed'
+        if child_error then
+            local e = cjson.decode(child_error)
+            message = message .. ': ' .. e.type .. ': ' .. e.message
+        end
     end
     local err = '{"attempt": ' .. int(tonumber(j[1])) .. ', "at": ' .. now
         .. ', "type": "ChildFailed", "message": ' .. cjson.encode(message) .. ', "traceback": null}'

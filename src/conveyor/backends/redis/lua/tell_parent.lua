@@ -35,7 +35,7 @@ local function apply(child, event)
         end
         if LIVE[pstate] then
             if event.state == 'failed' and event.policy ~= 'continue' then
-                fail_for_child(parent, pstate, child, event.error, now)
+                fail_for_child(parent, pstate, child, event.error, event.tenant, now)
             elseif pstate == 'waiting_children' and left == 0 then
                 wake(parent, now)
             end
