@@ -53,7 +53,7 @@ from .portal import Portal
 from .schedules import Schedule
 from .settings import Settings
 from .stats import Stats
-from .tenancy import TenantGuard, check_tenant
+from .tenancy import TenantGuard, check_tenant, refuse_tenant_of
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -106,11 +106,14 @@ class Conveyor(Orchestration):
         group_concurrency: int | None = None,
         breaker: Breaker | None = None,
         tenant_guard: TenantGuard | None = None,
+        tenants: bool = True,
     ) -> Registrar:
         """Register a handler. `attempts` counts every try: 4 = the first run and 3 retries.
 
         `tenant_guard` checks that a tenant's job names only what the tenant owns (see
-        `conveyor.tenancy`): at enqueue, and again before every attempt.
+        `conveyor.tenancy`): at enqueue, and again before every attempt. `tenants=False`
+        makes a type the operator's alone (a system job acting on every tenant at once):
+        no job with a tenant may be enqueued, and tenants are not shown it.
         """
         check_name("job type", name)
         check_name("queue", queue)
@@ -139,6 +142,7 @@ class Conveyor(Orchestration):
                 group_concurrency=group_concurrency,
                 breaker=breaker,
                 tenant_guard=tenant_guard,
+                tenants=tenants,
             )
             self._registry[name] = job_type
             return job_type
@@ -258,7 +262,8 @@ class Conveyor(Orchestration):
         job_type = self.job_type(name)
         options = options or DEFAULT_OPTIONS
         payload_json = job_type.signature.dump(payload or {}, limit=self.settings.max_payload_bytes)
-        if job_type.tenant_guard is not None and options.tenant is not None:
+        if options.tenant is not None:
+            refuse_tenant_of(job_type, options.tenant)
             await check_tenant(job_type.tenant_guard, options.tenant, json.loads(payload_json))
         new = self._new_job(job_type, payload_json, options, self.clock.now())
         backend = await self.backend()
@@ -297,6 +302,8 @@ class Conveyor(Orchestration):
                 raise PayloadError(f"job #{index}: {exc}") from None
         if not texts:
             return []
+        if options.tenant is not None:
+            refuse_tenant_of(job_type, options.tenant)
         if job_type.tenant_guard is not None and options.tenant is not None:
             for index, text in enumerate(texts):
                 try:

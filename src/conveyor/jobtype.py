@@ -40,6 +40,7 @@ class JobType(Generic[P, R]):
         group_concurrency: int | None = None,
         breaker: Breaker | None = None,
         tenant_guard: TenantGuard | None = None,
+        tenants: bool = True,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -53,6 +54,7 @@ class JobType(Generic[P, R]):
         self.group_concurrency = group_concurrency
         self.breaker = breaker
         self.tenant_guard = tenant_guard
+        self.tenants = tenants
         self.signature = HandlerSignature(fn, name)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.continuation: Callable[..., Any] | None = None

@@ -12,14 +12,23 @@ tenant are the operator's own and are not checked.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TenantForbidden
+
+if TYPE_CHECKING:
+    from .jobtype import JobType
 
 TenantGuard = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 """`await guard(tenant, payload)`: return if `tenant` may run a job with this payload, else raise
 `TenantForbidden` saying which field names what the tenant does not own. The payload is the
 stored JSON object (after validation against the handler), exactly what the handler receives."""
+
+
+def refuse_tenant_of(job_type: JobType[Any, Any], tenant: str) -> None:
+    """A type registered with `tenants=False` is the operator's alone."""
+    if not job_type.tenants:
+        raise TenantForbidden(f"tenant {tenant!r} may not start {job_type.name}: it is for operators only")
 
 
 async def check_tenant(guard: TenantGuard | None, tenant: str | None, payload: Mapping[str, Any]) -> None:
@@ -33,4 +42,4 @@ async def check_tenant(guard: TenantGuard | None, tenant: str | None, payload: M
         await guard(tenant, payload)
 
 
-__all__ = ["TenantForbidden", "TenantGuard", "check_tenant"]
+__all__ = ["TenantForbidden", "TenantGuard", "check_tenant", "refuse_tenant_of"]

@@ -42,7 +42,7 @@ from .errors import (
 from .job import AttemptError, Job, ThenAction
 from .payload import to_json_text
 from .schedules import Scheduler
-from .tenancy import check_tenant
+from .tenancy import check_tenant, refuse_tenant_of
 from .threads import DaemonThreadPool
 
 if TYPE_CHECKING:
@@ -368,7 +368,9 @@ class Worker:
             raise Unrecoverable(
                 f"no handler for job type {job.type!r} in worker {self.id} (it knows: {known})"
             )
-        await check_tenant(job_type.tenant_guard, job.tenant, job.payload)  # ids can change owner
+        if job.tenant is not None:  # re-checked: ids can change owner while the job waits
+            refuse_tenant_of(job_type, job.tenant)
+            await check_tenant(job_type.tenant_guard, job.tenant, job.payload)
         fn, signature = job_type.fn, job_type.signature
         if job.stage > 0 and job_type.continuation is not None:
             assert job_type.continuation_signature is not None

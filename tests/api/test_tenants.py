@@ -10,7 +10,7 @@ import pytest
 from conveyor import Conveyor, Job, JobContext, JobState
 from conveyor.api import Scope
 
-from .conftest import Client, Drain, Tokens, enqueue
+from .conftest import Client, Drain, Tokens, enqueue, register_worker
 
 
 @pytest.fixture
@@ -228,3 +228,21 @@ async def test_tracebacks_are_for_operators_only(
     assert own["traceback"] is None
     (full,) = (await admin.get(path)).json()["errors"]
     assert "Traceback" in full["traceback"]
+
+
+async def test_a_tenant_sees_only_the_concurrency_of_its_own_queues_and_the_types_it_may_start(
+    app: Conveyor, client_for: Client, tokens: Tokens
+) -> None:
+    @app.job("system:purge", tenants=False)
+    async def purge() -> None: ...
+
+    await register_worker(app, {"default": 5, "slow": 3, "parents": 7})
+    await enqueue(app, "catalog:echo", {"sku": "a"}, tenant="store-a")
+    status = (await client_for(tokens.tenant_a).get("/api/background-jobs/status")).json()["status"]
+    assert status["max_concurrent_jobs"] == 5  # store-a has jobs in `default` only
+    fleet = (await client_for(tokens.admin).get("/api/background-jobs/status")).json()["status"]
+    assert fleet["max_concurrent_jobs"] == 15
+    refused = await client_for(tokens.tenant_a).post("/api/jobs", json={"type": "system:purge"})
+    assert refused.status_code == 422
+    assert "system:purge" not in refused.json()["detail"].partition("(")[2]
+    assert "catalog:echo" in refused.json()["detail"]

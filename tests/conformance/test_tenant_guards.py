@@ -70,3 +70,22 @@ async def test_an_id_that_changed_owner_fails_the_waiting_job_without_running_or
         "TenantForbidden",
         "tenant 'store-1' does not own account acct-1",
     )
+
+
+async def test_an_operators_type_refuses_every_tenant_and_runs_for_the_operator(
+    app: Conveyor, drain: Drain
+) -> None:
+    ran: list[str] = []
+
+    @app.job("system:cleanup", tenants=False)
+    async def cleanup() -> None:
+        ran.append("cleanup")
+
+    with pytest.raises(TenantForbidden, match="may not start system:cleanup: it is for operators only"):
+        await cleanup.options(tenant="store-1").enqueue()
+    with pytest.raises(TenantForbidden, match="for operators only"):
+        await cleanup.options(tenant="store-1").enqueue_many([{}, {}])
+    assert (await app.list_jobs(JobFilter())).jobs == []
+    await cleanup.enqueue()
+    await drain()
+    assert ran == ["cleanup"]

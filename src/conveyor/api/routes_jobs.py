@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from ..backends.base import JobFilter
-from ..errors import PayloadError
+from ..errors import PayloadError, UnknownJobType
 from ..job import LIVE_STATES, JobOptions, JobState
 from .auth import Caller
 from .context import ApiContext, errors
 from .models import BulkFilterIn, BulkResultOut, EnqueueIn, JobDetailOut, JobOut, JobPageOut
-from .views import attempt_error_out, epoch, job_out, log_line_out, showable, tracker_out
+from .views import attempt_error_out, epoch, job_out, log_line_out, showable, startable_types, tracker_out
 
 _RETRYABLE = (JobState.FAILED, JobState.CANCELLED)
 
@@ -74,7 +74,14 @@ def job_routes(ctx: ApiContext) -> APIRouter:
 
         201 with the new job; 200 with the live job already holding the dedup
         key. A tenant's dedup keys are its own: they never meet another tenant's.
+        A tenant token knows only the types it may start: the others are unknown to it.
         """
+        if caller.tenant is not None:
+            startable = startable_types(app, caller)
+            if body.type not in startable:
+                raise UnknownJobType(
+                    f"unknown job type {body.type!r} (you may start: {', '.join(startable)})"
+                )
         given = body.options
         dedup_key = given.dedup_key
         if dedup_key is not None and caller.tenant is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..app import Conveyor
 from ..backends.base import JobFilter, JobPage
@@ -66,9 +66,11 @@ class Jobs:
         )
 
     async def stats(self, caller: Caller, tenant: str | None = None) -> Stats:
-        if caller.tenant is not None and tenant not in (None, caller.tenant):
-            return Stats([], await self.app.workers())
-        return await self.app.stats(tenant=caller.tenant or tenant)
+        if caller.tenant is None:
+            return await self.app.stats(tenant=tenant)
+        if tenant not in (None, caller.tenant):
+            return _tenant_view(Stats([], await self.app.workers()))
+        return _tenant_view(await self.app.stats(tenant=caller.tenant))
 
     async def matching_ids(self, caller: Caller, job_filter: JobFilter) -> list[str]:
         """Every id first, then act: acting while paging would move jobs under the cursor."""
@@ -93,3 +95,14 @@ class Jobs:
                 continue
             changed += 1
         return BulkOutcome(matched=len(ids), changed=changed, skipped=len(ids) - changed)
+
+
+def _tenant_view(stats: Stats) -> Stats:
+    """What a tenant may know of the fleet: how many workers are up, and the concurrency of the
+    queues its own jobs are in; not the other queues, nor how busy the workers are with others."""
+    mine = {q.queue for q in stats.queues if sum(q.counts.values())}
+    workers = [
+        replace(w, concurrency={q: n for q, n in w.concurrency.items() if q in mine}, running=0)
+        for w in stats.workers
+    ]
+    return Stats(stats.queues, workers)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from ..app import Conveyor
 from ..backends.base import QueueCounts, WorkerInfo
 from ..job import AttemptError, BagEntry, Job, JobState, LogLine
 from ..schedules import Schedule
@@ -77,6 +78,11 @@ def epoch(at: datetime) -> float:
 
 def _text(value: str | None) -> str | None:
     return None if value is None else redact_text(value)
+
+
+def startable_types(app: Conveyor, caller: Caller) -> list[str]:
+    """The job types this caller may enqueue: all of them, or for a tenant those open to tenants."""
+    return sorted(name for name, t in app.job_types.items() if caller.tenant is None or t.tenants)
 
 
 def job_out(job: Job) -> JobOut:

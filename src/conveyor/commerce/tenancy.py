@@ -6,6 +6,8 @@ accounts, suppliers, Akeneo connections). An Amazon seller of the seller-data
 system is a tenant named `seller-<id>` and owns its seller user. Each job type
 declares which of its payload fields hold such ids; the engine asks the guard
 built here when a tenant's job is enqueued and again before every attempt.
+System jobs that act on every store at once are registered with
+`tenants=False`: the engine refuses them to every tenant.
 
 A foreign id and one that does not exist get the same refusal, so a tenant
 learns nothing about other tenants' data by probing.
@@ -80,15 +82,6 @@ class Ownership:
                 await asyncio.to_thread(self._check, tenant, {n: (fields[n], v) for n, v in named.items()})
 
         return check
-
-    @staticmethod
-    def operator_only(job_type: str) -> TenantGuard:
-        """A guard for system jobs that act on every tenant at once: no tenant may start one."""
-
-        async def refuse(tenant: str, _payload: Mapping[str, Any]) -> None:
-            raise TenantForbidden(f"{job_type} works on every store; tenant {tenant!r} may not start it")
-
-        return refuse
 
     def _check(self, tenant: str, named: Mapping[str, tuple[Owned, Any]]) -> None:
         parsed = _TENANT.fullmatch(tenant)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ..api.events import EventStream
-from ..api.views import display_counts, flow_progress
+from ..api.views import display_counts, flow_progress, startable_types
 from ..backends.base import JobFilter
 from ..job import FINISHED_STATES, LIVE_STATES, Job, JobState
 from .charts import trend
@@ -78,7 +78,7 @@ def page_routes(dash: Dashboard) -> APIRouter:
             jobs=page.jobs,
             next_cursor=page.next_cursor,
             filters=filters,
-            types=sorted(app.job_types),
+            types=startable_types(app, viewer.caller),
             states=[s.value for s in JobState],
         )
 

@@ -104,7 +104,7 @@ def register(
         queue=TICK_QUEUE,
         attempts=3,
         backoff=[5, 30],
-        tenant_guard=ownership.operator_only("seller_data:enqueue_due_users"),
+        tenants=False,
     )
     async def enqueue_due_users(ctx: JobContext) -> dict[str, Any]:
         """Only enqueue: one `process_user_data` per due user, none for a user whose job is still live."""

@@ -154,7 +154,8 @@ def register(
             priority=priority,
             attempts=ATTEMPTS,
             backoff=RETRY_DELAYS,
-            tenant_guard=ownership.operator_only(name) if guard is None else guard,
+            tenant_guard=guard,
+            tenants=guard is not None,
         )
 
     @job("translation:ui-labels:bulk", PRIORITY_NORMAL, owns_store)
