@@ -242,7 +242,7 @@ class JobOptions:
         if len(self.tags) > MAX_TAGS:
             raise PayloadError(f"tags: at most {MAX_TAGS}, got {len(self.tags)}")
         for tag in self.tags:
-            _text("each tag", str(tag), MAX_TEXT)
+            _text("tags: each tag", str(tag), MAX_TEXT)
         # Stored normalised, so every enqueue with these options reads them as they are.
         object.__setattr__(self, "tags", tuple(str(t) for t in self.tags))
         object.__setattr__(self, "on_failure", policy)

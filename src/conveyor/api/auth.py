@@ -18,16 +18,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..backends.base import JobFilter
 from ..clock import Clock, SystemClock
 from ..job import Job
-from .tokens import Scope, TokenInfo, TokenStorage
+from .tokens import Scope, TokenInfo, TokenStorage, token_id_of
 
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     """Where tokens live and how hard repeated failures are braked.
 
-    After `max_failures` failed attempts from one client address within
-    `window` seconds, that address is refused (429) for `lockout` seconds,
-    doubling with every further failure up to `max_lockout`.
+    Failed attempts are counted per client address and per token id (the
+    public part of `cvy_<id>_<secret>`). After `max_failures` of either within
+    `window` seconds, further failed attempts from that address, or against
+    that token id, are answered 429 for `lockout` seconds, doubling with every
+    further failure up to `max_lockout`. A valid token is never refused: a
+    shared address (an office behind one NAT) with one guesser on it does not
+    lock out everyone else, nor does someone guessing at a token's id lock out
+    its holder.
     """
 
     tokens: TokenStorage
@@ -46,39 +51,46 @@ class _Client:
 
 
 class FailureThrottle:
-    """Per-address memory of failed authentications, bounded in size."""
+    """Memory of failed authentications per address and per token id, bounded in size."""
 
     def __init__(self, config: AuthConfig) -> None:
         self._config = config
         self._clients: dict[str, _Client] = {}
 
-    def blocked_for(self, address: str) -> float:
-        client = self._clients.get(address)
-        if client is None:
-            return 0.0
-        return max(0.0, client.blocked_until - self._config.clock.now())
+    def blocked_for(self, *keys: str) -> float:
+        """Seconds the longest-braked of `keys` must still wait (0 when none is braked)."""
+        now = self._config.clock.now()
+        waits = [c.blocked_until - now for k in keys if (c := self._clients.get(k)) is not None]
+        return max([0.0, *waits])
 
-    def record_failure(self, address: str) -> None:
+    def record_failure(self, *keys: str) -> None:
         config = self._config
         now = config.clock.now()
-        client = self._clients.setdefault(address, _Client())
-        client.failures.append(now)
-        while client.failures and client.failures[0] <= now - config.window:
-            client.failures.popleft()
-        excess = len(client.failures) - config.max_failures
-        if excess >= 0:
-            client.blocked_until = now + min(config.max_lockout, config.lockout * 2**excess)
+        for key in keys:
+            client = self._clients.setdefault(key, _Client())
+            client.failures.append(now)
+            while client.failures and client.failures[0] <= now - config.window:
+                client.failures.popleft()
+            excess = len(client.failures) - config.max_failures
+            if excess >= 0:
+                client.blocked_until = now + min(config.max_lockout, config.lockout * 2**excess)
         self._forget_old(now)
 
     def _forget_old(self, now: float) -> None:
         if len(self._clients) <= self._config.max_tracked_clients:
             return
         horizon = now - self._config.window
-        for address, client in list(self._clients.items()):
+        for key, client in list(self._clients.items()):
             if client.blocked_until <= now and (not client.failures or client.failures[-1] <= horizon):
-                del self._clients[address]
+                del self._clients[key]
         while len(self._clients) > self._config.max_tracked_clients:
             del self._clients[next(iter(self._clients))]
+
+
+def brake_keys(address: str, token: str | None) -> tuple[str, ...]:
+    """What one failed attempt counts against: its address, and the token id it named, if any."""
+    token_id = token_id_of(token) if token else None
+    return (f"address:{address}",) if token_id is None else (f"address:{address}", f"token:{token_id}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,18 +187,28 @@ class Authenticator:
         return found
 
     async def identify(self, address: str, token: str | None) -> TokenInfo | Refusal:
-        """The token's record, or why the request is refused (counting a wrong token as a failure)."""
-        wait = self.throttle.blocked_for(address)
+        """The token's record, or why the request is refused (a wrong token counts as a failure).
+
+        A valid token is let in whatever the brake says; a failure while its address or the
+        token id it names is braked is answered 429 rather than 401, so that a guesser
+        learns to wait.
+        """
+        if not token:  # not a guess: nothing to count, but a braked address still waits
+            wait = self.throttle.blocked_for(*brake_keys(address, None))
+            return self._refusal(wait, "missing bearer token")
+        info = await asyncio.to_thread(self.config.tokens.verify, token)
+        if info is not None:
+            return info
+        keys = brake_keys(address, token)
+        self.throttle.record_failure(*keys)
+        return self._refusal(self.throttle.blocked_for(*keys), "invalid or revoked token")
+
+    @staticmethod
+    def _refusal(wait: float, detail: str) -> Refusal:
         if wait > 0:
             return Refusal(
                 status.HTTP_429_TOO_MANY_REQUESTS,
-                "too many failed authentications from this address; try again later",
+                "too many failed authentications; try again later",
                 {"Retry-After": str(math.ceil(wait))},
             )
-        if not token:
-            return Refusal(status.HTTP_401_UNAUTHORIZED, "missing bearer token", _CHALLENGE)
-        info = await asyncio.to_thread(self.config.tokens.verify, token)
-        if info is None:
-            self.throttle.record_failure(address)
-            return Refusal(status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", _CHALLENGE)
-        return info
+        return Refusal(status.HTTP_401_UNAUTHORIZED, detail, _CHALLENGE)

@@ -145,7 +145,7 @@ class TokenStore:
         return info, token
 
     def verify(self, token: str) -> TokenInfo | None:
-        token_id = _token_id(token)
+        token_id = token_id_of(token)
         if token_id is None:
             return None
         with self._connect() as conn:
@@ -176,7 +176,8 @@ class TokenStore:
             return conn.execute("DELETE FROM conveyor_api_tokens WHERE id = ?", (token_id,)).rowcount > 0
 
 
-def _token_id(token: str) -> str | None:
+def token_id_of(token: str) -> str | None:
+    """The public id part of a well-formed token (`cvy_<id>_<secret>`), else None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     token_id, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")

@@ -50,15 +50,14 @@ def auth_routes(dash: Dashboard) -> APIRouter:
         if not expected or not same_token(expected, csrf):
             return login_page(request, "The form expired; please sign in again.", 403)
         address = request.client.host if request.client else "unknown"
-        wait = dash.sessions.blocked_for(address)
-        if wait > 0:
-            message = f"Too many failed sign-ins; try again in {math.ceil(wait)} s."
-            response = login_page(request, message, 429)
-            response.headers["Retry-After"] = str(math.ceil(wait))
-            return response
         session_id = await dash.sessions.login(token, address)
-        if session_id is None:
-            return login_page(request, "That token is not valid.", 401)
+        if not isinstance(session_id, str):
+            if session_id == 0:
+                return login_page(request, "That token is not valid.", 401)
+            message = f"Too many failed sign-ins; try again in {math.ceil(session_id)} s."
+            response = login_page(request, message, 429)
+            response.headers["Retry-After"] = str(math.ceil(session_id))
+            return response
         response = RedirectResponse(f"{base(request)}/", status_code=303)
         set_cookie(request, response, COOKIE, session_id, int(dash.config.session_lifetime))
         response.delete_cookie(LOGIN_CSRF_COOKIE, path=base(request) or "/")

@@ -15,7 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from ..api.auth import Authenticator, Caller
+from ..api.auth import Authenticator, Caller, brake_keys
 from ..clock import Clock
 
 COOKIE = "conveyor_session"
@@ -42,16 +42,17 @@ class Sessions:
     def clock(self) -> Clock:
         return self.auth.config.clock
 
-    def blocked_for(self, address: str) -> float:
-        """Seconds this address must wait: the API's brake on guessing tokens, shared with logins."""
-        return self.auth.throttle.blocked_for(address)
+    async def login(self, token: str, address: str) -> str | float:
+        """A new session id for a valid token; else the seconds to wait (0: just wrong).
 
-    async def login(self, token: str, address: str) -> str | None:
-        """A new session id for a valid token; a failure counts against the address."""
+        The API's brake on guessing applies: a failure counts against the address and
+        the token id, and a valid token is let in even while they are braked.
+        """
         info = await asyncio.to_thread(self.auth.config.tokens.verify, token.strip())
         if info is None:
-            self.auth.throttle.record_failure(address)
-            return None
+            keys = brake_keys(address, token.strip())
+            self.auth.throttle.record_failure(*keys)
+            return self.auth.throttle.blocked_for(*keys)
         now = self.clock.now()
         self._forget_expired(now)
         while len(self._sessions) >= self.max_sessions:
