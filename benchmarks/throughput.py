@@ -98,10 +98,12 @@ class Children:
     env: dict[str, str]
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, cmd: list[str], stdout: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    def start(
+        self, cmd: list[str], stdout: int = subprocess.DEVNULL, stderr: int | None = None
+    ) -> subprocess.Popen[bytes]:
         """Stdout is this run's report, so children write there only when asked to."""
         # A session of their own: Ctrl-C reaches only this process, which stops children in order.
-        proc = subprocess.Popen(cmd, env=self.env, stdout=stdout, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=self.env, stdout=stdout, stderr=stderr, start_new_session=True)
         self.procs.append(proc)
         return proc
 

@@ -54,3 +54,18 @@ def test_enqueue_floor_measures_each_layer_and_the_ratios_between_them() -> None
     assert result["job_writes_lua_vs_lpush"] == pytest.approx(
         rate["job_writes_lua"] / rate["lpush"], abs=0.01
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_api_load_offers_reads_with_and_without_streams(backend: str) -> None:
+    args = ("--backend", backend, "--streams", "3", "--rate", "30", "--seconds", "2", "--churn", "5")
+    result = run_json("api_load.py", *args)
+    assert (result["backend"], result["streams"]) == (backend, 3)
+    for phase in ("without_streams", "with_streams"):
+        figures = result[phase]
+        assert figures["offered"] == 60
+        assert figures["answered_per_s"] > 0
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+        assert set(figures["by_read"]) == {"job", "list", "status"}
+    assert result["stream_events"] > 0
+    assert result["idle_server_cpu_percent"] >= 0

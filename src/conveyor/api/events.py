@@ -31,6 +31,7 @@ from ..job import LIVE_STATES, Job, JobState
 from .auth import Caller
 from .seeds import stats_event
 from .service import Jobs
+from .shared_reads import shared_reads
 from .views import Unshowable, flow_progress, job_out
 
 log = logging.getLogger("conveyor.api.events")
@@ -84,7 +85,7 @@ class EventStream:
                     yield sse("error", json.dumps({"detail": "the token was revoked or the session ended"}))
                     return
             try:
-                batch = await backend.events(cursor, limit=BATCH, block=block)
+                batch = await shared_reads(self.jobs.app).events(cursor, limit=BATCH, block=block)
                 chunks = await self._send(backend, batch.events)
                 if batch.missed:  # fell behind the stream's bound: show every live job afresh
                     chunks[:0] = await self._snapshot(cursor)
@@ -113,7 +114,7 @@ class EventStream:
                 await asyncio.sleep(self.interval)  # let the next changes gather into one read
 
     async def _stats(self) -> str:
-        return stats_event(await self.jobs.stats(self.caller)).model_dump_json()
+        return stats_event(await self.jobs.stats(self.caller, max_age=self.interval)).model_dump_json()
 
     async def _start(self, backend: Backend) -> tuple[str, list[str]]:
         """Where to read from, and the snapshot to send first (none when resuming)."""
@@ -180,7 +181,11 @@ class EventStream:
         chunks = []
         roots: list[str] = []  # flows with a change inside, in the order of their last change
         for event in latest.values():
-            job = None if event.kind is JobEventKind.REMOVED else await backend.get(event.job_id)
+            job = (
+                None
+                if event.kind is JobEventKind.REMOVED
+                else await shared_reads(self.jobs.app).job_after(event)
+            )
             if job is None or not self.caller.sees(job):
                 chunks.append(sse("removed", json.dumps({"id": event.job_id}), event.cursor))
                 continue

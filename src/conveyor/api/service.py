@@ -17,6 +17,7 @@ from ..errors import InvalidStateTransition, JobNotFound, PayloadError
 from ..job import Job
 from ..stats import Stats
 from .auth import Caller
+from .shared_reads import shared_reads
 
 PAGE = 1000
 
@@ -65,12 +66,21 @@ class Jobs:
             states=narrowed.states, tenant=narrowed.tenant, user_id=narrowed.user_id, limit=limit
         )
 
-    async def stats(self, caller: Caller, tenant: str | None = None) -> Stats:
+    async def stats(
+        self, caller: Caller, tenant: str | None = None, *, max_age: float | None = None
+    ) -> Stats:
+        """The counts the caller may see; with `max_age`, shared with other streams for that long."""
+
+        async def read(of: str | None) -> Stats:
+            if max_age is None:
+                return await self.app.stats(tenant=of)
+            return await shared_reads(self.app).stats(of, max_age)
+
         if caller.tenant is None:
-            return await self.app.stats(tenant=tenant)
+            return await read(tenant)
         if tenant not in (None, caller.tenant):
             return _tenant_view(Stats([], await self.app.workers()))
-        return _tenant_view(await self.app.stats(tenant=caller.tenant))
+        return _tenant_view(await read(caller.tenant))
 
     async def matching_ids(self, caller: Caller, job_filter: JobFilter) -> list[str]:
         """Every id first, then act: acting while paging would move jobs under the cursor."""

@@ -39,6 +39,9 @@ from ...errors import BackendError, BackendUnavailable
 from .keys import KeyLayout
 from .wire import CONNECT_TIMEOUT, ROUND_TRIP_TIMEOUT, Wire, connect
 
+MAX_CONNECTIONS = 64
+"""Connections to Redis one process opens at most for its plain commands (scripts share one Wire)."""
+
 P = ParamSpec("P")
 T = TypeVar("T")
 Arg = str | int | float
@@ -117,13 +120,19 @@ class Store:
     async def open(self) -> None:
         # No automatic retries: a script sent twice after a lost reply would run twice.
         # The worker retries failed backend calls itself (they raise BackendError).
-        self._client = aioredis.Redis.from_url(
+        # A blocking pool: past MAX_CONNECTIONS calls in flight (an API serving many requests
+        # and live views at once), a call waits its turn for a connection instead of failing
+        # at once, which redis-py's default pool (100, then "Too many connections") does.
+        pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=ROUND_TRIP_TIMEOUT,
             decode_responses=True,
             retry=Retry(NoBackoff(), 0),
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=ROUND_TRIP_TIMEOUT,
         )
+        self._client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
         try:
             await self.load_scripts()
         except BaseException:

@@ -95,6 +95,8 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules, SQLiteEvents):
             path, synchronous=synchronous, busy_timeout=busy_timeout, events_max=events_max
         )
         self._poll_interval = poll_interval
+        self._commit_waiters: list[asyncio.Future[None]] = []
+        self._commit_poller: asyncio.Task[None] | None = None
         self._watch: sqlite3.Connection | None = None
         self._local_change: asyncio.Event | None = None
         self._seen_version = -1
@@ -109,6 +111,9 @@ class SQLiteBackend(SQLiteReads, SQLiteKeysAndSchedules, SQLiteEvents):
         self._local_change = asyncio.Event()
 
     async def close(self) -> None:
+        if self._commit_poller is not None:
+            self._commit_poller.cancel()
+            self._commit_poller = None
         if self._watch is not None:
             self._watch.close()
             self._watch = None

@@ -2,8 +2,10 @@
 
 Triggers (migration 0005) write the events in the transactions that change
 jobs; a reader with nothing new waits on the same commit signal as an idle
-worker (`PRAGMA data_version` on the watch connection), so a waiting live
-view costs one pragma every few milliseconds and no table reads.
+worker (`PRAGMA data_version` on the watch connection). However many readers
+wait (fifty live views in one API process), one poller asks the pragma every
+few milliseconds and wakes them all on a commit: a waiting view costs nothing
+of its own, and no table reads.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class SQLiteEvents:
     _db: SQLiteConnection
     _watch: sqlite3.Connection | None
     _poll_interval: float
+    _commit_waiters: list[asyncio.Future[None]]
+    _commit_poller: asyncio.Task[None] | None
 
     async def events(self, after: str | None, *, limit: int = 500, block: float = 0.0) -> EventBatch:
         if limit < 1:
@@ -88,10 +92,31 @@ class SQLiteEvents:
 
     async def _commit_after(self, version: int, timeout: float) -> bool:
         """Wait until a commit after `version` was read, or `timeout` passes (False)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            await asyncio.sleep(min(self._poll_interval, deadline - loop.time()))
-            if self._data_version() != version:
-                return True
-        return False
+        if self._data_version() != version:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._commit_waiters.append(waiter)
+        if self._commit_poller is None or self._commit_poller.done():
+            self._commit_poller = asyncio.create_task(self._poll_commits(version))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if waiter in self._commit_waiters:
+                self._commit_waiters.remove(waiter)
+
+    async def _poll_commits(self, version: int) -> None:
+        """The one pragma loop, while anyone waits; every waiter is woken by the next commit."""
+        while self._commit_waiters:
+            await asyncio.sleep(self._poll_interval)
+            if self._watch is None:
+                return
+            now = self._data_version()
+            if now != version:
+                version = now
+                woken, self._commit_waiters[:] = list(self._commit_waiters), []
+                for waiter in woken:
+                    if not waiter.done():
+                        waiter.set_result(None)
