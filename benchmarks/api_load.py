@@ -47,8 +47,6 @@ from conveyor.api import Scope, TokenStore
 SEED_JOBS = 500
 START_TIMEOUT = 30.0
 IDLE_SECONDS = 5.0
-CONNECTIONS = 32
-"""Keep-alive connections the reads share (a few dozen browsers' worth)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,6 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200.0, help="reads offered per second (default 200)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase (default 30)")
     parser.add_argument("--churn", type=float, default=20.0, help="jobs a second moving through (default 20)")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=None, help="the server's --max-in-flight (default: its own)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=32, help="keep-alive connections the reads share (default 32)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
 
@@ -98,11 +102,24 @@ async def churn(url: str, rate: float, stop: asyncio.Event) -> None:
 
 
 def start_server(
-    children: Children, url: str, auth_db: Path, port: int, log: Path
+    children: Children, url: str, auth_db: Path, port: int, log: Path, max_in_flight: int | None
 ) -> subprocess.Popen[bytes]:
     children.env["CONVEYOR_AUTH_DB"] = str(auth_db)
+    bound = [] if max_in_flight is None else ["--max-in-flight", str(max_in_flight)]
     proc = children.start(
-        [sys.executable, "-m", "conveyor", "--url", url, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "conveyor",
+            "--url",
+            url,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *bound,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),  # uvicorn's access log (a line per read) and any error
     )
@@ -172,10 +189,12 @@ READS = {
 """The reads offered, in turn: one job's detail, a page of the job list, the seed status endpoint."""
 
 
-async def offer_reads(base: str, token: str, ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
+async def offer_reads(
+    base: str, token: str, ids: list[str], rate: float, seconds: float, connections: int
+) -> dict[str, Any]:
     """Open loop: read number n is due at start + n / rate, answered or not.
 
-    `CONNECTIONS` keep-alive connections take the due reads in turn, as a pool of
+    `connections` keep-alive connections take the due reads in turn, as a pool of
     browsers would; a read's latency runs from when it was due, so a read that
     waits for a free connection because the server is slow counts that wait. The
     client speaks HTTP/1.1 itself: httpx's pool spends time per request that
@@ -203,7 +222,7 @@ async def offer_reads(base: str, token: str, ids: list[str], rate: float, second
         finally:
             writer.close()
 
-    workers = [asyncio.create_task(connection()) for _ in range(CONNECTIONS)]
+    workers = [asyncio.create_task(connection()) for _ in range(connections)]
     start = time.monotonic()
     total = int(rate * seconds)
     kinds = list(READS)
@@ -256,14 +275,14 @@ async def measure(args: argparse.Namespace, url: str, tmp: Path, children: Child
     auth_db = tmp / "auth.db"
     token = TokenStore(auth_db).create(scope=Scope.READ, name="bench")[1]
     port = free_port()
-    server = start_server(children, url, auth_db, port, tmp / "api.log")
+    server = start_server(children, url, auth_db, port, tmp / "api.log", args.max_in_flight)
     children.start_worker(url, ["default"], 50, burst=False)
     stop = asyncio.Event()
     churner = asyncio.create_task(churn(url, args.churn, stop))
     base = f"http://127.0.0.1:{port}"
-    without = await offer_reads(base, token, ids, args.rate, args.seconds)
+    without = await offer_reads(base, token, ids, args.rate, args.seconds, args.connections)
     holder = await asyncio.to_thread(start_streams, children, base, token, args.streams)
-    with_streams = await offer_reads(base, token, ids, args.rate, args.seconds)
+    with_streams = await offer_reads(base, token, ids, args.rate, args.seconds, args.connections)
     stop.set()
     await churner
     await asyncio.sleep(1.0)  # the churn's last jobs finish
@@ -277,6 +296,8 @@ async def measure(args: argparse.Namespace, url: str, tmp: Path, children: Child
         "rate": args.rate,
         "seconds": args.seconds,
         "churn_jobs_per_s": args.churn,
+        "connections": args.connections,
+        "max_in_flight": args.max_in_flight,
         "without_streams": without,
         "with_streams": with_streams,
         "stream_events": events,

@@ -29,6 +29,7 @@ from .routes_jobs import job_routes
 from .routes_seeds import seed_routes
 from .routes_system import system_routes
 from .service import Jobs
+from .shedding import DEFAULT_MAX_IN_FLIGHT, LoadShedder
 from .tokens import Scope, TokenStorage, TokenStore, default_auth_db
 from .views import Unshowable
 
@@ -54,12 +55,15 @@ def create_api(
     auth: AuthConfig | TokenStorage | None = None,
     events_interval: float = 0.5,
     title: str = "Conveyor",
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
 ) -> FastAPI:
     """The HTTP API of `app`.
 
     `auth` is where tokens are checked: an `AuthConfig`, a token storage, or
     None for a `TokenStore` at the default place (`CONVEYOR_AUTH_DB`, else
     beside the SQLite jobs file, else the working directory).
+    `max_in_flight` requests at once are served (event streams and health checks
+    aside); past it, 503 with Retry-After at once rather than an ever longer queue.
     `events_interval` (seconds) is how long an `/api/events` stream gathers job
     events into one send after a change: a job that changes often is read once per interval.
     """
@@ -104,6 +108,7 @@ def create_api(
         return response
 
     api.add_middleware(BodyGuard, auth=ctx.auth, max_bytes=app.settings.max_payload_bytes + ENVELOPE_BYTES)
+    api.add_middleware(LoadShedder, max_in_flight=max_in_flight)  # outermost: sheds before any work
     for error, code in _STATUS:
         api.add_exception_handler(error, _reply(code))
     api.add_exception_handler(RequestValidationError, _invalid_request)

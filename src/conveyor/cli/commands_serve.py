@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..api.shedding import DEFAULT_MAX_IN_FLIGHT
 from ..child import stop_when_orphaned
 from .commands_tokens import token_store
 from .loading import Target, mask_url
@@ -30,6 +31,13 @@ SHUTDOWN_GRACE_SECONDS = 5
     help="Seconds each /api/events stream gathers job events into one send.",
 )
 @click.option(
+    "--max-in-flight",
+    default=DEFAULT_MAX_IN_FLIGHT,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests served at once (event streams aside); more are answered 503 with Retry-After.",
+)
+@click.option(
     "--forwarded-allow-ips",
     metavar="ADDRESSES",
     default=None,
@@ -49,6 +57,7 @@ def serve(
     host: str,
     port: int,
     events_interval: float,
+    max_in_flight: int,
     forwarded_allow_ips: str | None,
     stop_with_parent: bool,
 ) -> None:
@@ -69,7 +78,7 @@ def serve(
         click.echo(
             "warning: no API tokens yet; create one with `conveyor tokens create --scope read`", err=True
         )
-    api = create_api(app, auth=store, events_interval=events_interval)
+    api = create_api(app, auth=store, events_interval=events_interval, max_in_flight=max_in_flight)
     click.echo(f"conveyor API on http://{host}:{port} for {mask_url(app.settings.url)}")
     config = uvicorn.Config(
         api,
