@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from starlette.types import Message, Receive, Scope, Send
 
-from conveyor.api.shedding import LoadShedder, Message, Receive, Scope, Send
+from conveyor.api.shedding import LoadShedder
 
 
 async def test_requests_past_the_bound_are_shed_at_once_and_streams_are_not_counted() -> None:

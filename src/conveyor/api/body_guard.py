@@ -14,18 +14,13 @@ checked is handed to the route, which then checks the route's exact scope.
 from __future__ import annotations
 
 import contextlib
-import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as Scope_
 
 from .auth import VOUCHED, Authenticator, Refusal
 from .tokens import Scope
-
-Scope_ = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope_, Receive, Send], Awaitable[None]]
 
 ENVELOPE_BYTES = 64 * 1024
 """Room for a body's options and JSON syntax around the largest payload the app accepts."""
@@ -52,14 +47,19 @@ class BodyGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await _answer(send, 413, f"the request body is over the {self.max_bytes:,}-byte limit")
+            await self._too_large(scope, receive, send)
             return
         if _relative_path(scope).startswith(self.api_prefix):
             refusal = await self._vouch(scope, headers)
             if refusal is not None:
-                await _answer(send, refusal.status, refusal.detail, refusal.headers)
+                await _answer(refusal.status, refusal.detail, refusal.headers)(scope, receive, send)
                 return
         await self._bounded(scope, receive, send)
+
+    async def _too_large(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        await _answer(413, f"the request body is over the {self.max_bytes:,}-byte limit")(
+            scope, receive, send
+        )
 
     async def _vouch(self, scope: Scope_, headers: dict[str, str]) -> Refusal | None:
         client = scope.get("client")
@@ -98,7 +98,7 @@ class BodyGuard:
         with contextlib.suppress(BodyTooLarge):
             await self.app(scope, counted, unless_too_large)
         if too_large:
-            await _answer(send, 413, f"the request body is over the {self.max_bytes:,}-byte limit")
+            await self._too_large(scope, receive, send)
 
 
 def _relative_path(scope: Scope_) -> str:
@@ -108,10 +108,6 @@ def _relative_path(scope: Scope_) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-async def _answer(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-    raw += [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+def _answer(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    safe = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    return JSONResponse({"detail": detail}, status_code=status, headers={**(headers or {}), **safe})

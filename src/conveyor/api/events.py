@@ -130,17 +130,16 @@ class EventStream:
     async def _snapshot(self, cursor: str) -> list[str]:
         wanted = JobFilter(states=sorted(LIVE_STATES), queues=self.queues, types=self.types)
         page = await self.jobs.page(self.caller, wanted, limit=LIVE_LIMIT)
-        return [sse("job", json.dumps(data), cursor) for data in await self._each_data(page.jobs)]
+        shown = [await self._shown(job) for job in page.jobs]
+        return [sse("job", json.dumps(data), cursor) for data in shown if data is not None]
 
-    async def _each_data(self, jobs: Sequence[Job]) -> list[dict[str, object]]:
-        """What is sent of each job; one whose record cannot be shown is left out (and logged)."""
-        sent = []
-        for job in jobs:
-            try:
-                sent.append(await self._data(job))
-            except Unshowable as exc:
-                log.warning("job %s is left out of an event stream: %s", job.id, exc)
-        return sent
+    async def _shown(self, job: Job) -> dict[str, object] | None:
+        """What is sent of `job`; None, logged, for a record that cannot be shown."""
+        try:
+            return await self._data(job)
+        except Unshowable as exc:
+            log.warning("job %s is left out of an event stream: %s", job.id, exc)
+            return None
 
     async def _data(self, job: Job) -> dict[str, object]:
         """The job as sent; with roll-up, a flow's root also carries its tree's progress as `flow`."""
@@ -189,10 +188,9 @@ class EventStream:
             if job is None or not self.caller.sees(job):
                 chunks.append(sse("removed", json.dumps({"id": event.job_id}), event.cursor))
                 continue
-            shown = await self._each_data([job])
-            if not shown:
+            data = await self._shown(job)
+            if data is None:
                 continue
-            data = shown[0]
             data["event"] = {"kind": event.kind.value, "at": event.at}
             chunks.append(sse("job", json.dumps(data), event.cursor))
             if self.roll_up and job.parent_id is not None:
@@ -202,8 +200,7 @@ class EventStream:
         last_cursor = next(reversed(latest.values())).cursor if latest else None
         for root_id in roots:  # after every change they sum up, under the batch's last cursor
             root = await backend.get(root_id)
-            if root is not None and self.caller.sees(root):
-                chunks += [
-                    sse("job", json.dumps(data), last_cursor) for data in await self._each_data([root])
-                ]
+            data = None if root is None or not self.caller.sees(root) else await self._shown(root)
+            if data is not None:
+                chunks.append(sse("job", json.dumps(data), last_cursor))
         return chunks

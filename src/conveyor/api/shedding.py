@@ -10,15 +10,8 @@ are not counted; neither are health checks, which must answer under load.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_MAX_IN_FLIGHT = 64
 RETRY_AFTER = 1
@@ -36,7 +29,7 @@ class LoadShedder:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:
-            await _busy(send)
+            await _BUSY(scope, receive, send)
             return
         self.in_flight += 1
         try:
@@ -51,13 +44,8 @@ def _counted(scope: Scope) -> bool:
     return not (path.endswith(_NOT_COUNTED) or path.endswith("/events") or b"text/event-stream" in accept)
 
 
-async def _busy(send: Send) -> None:
-    body = json.dumps({"detail": "the server is busy; try again shortly"}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(RETRY_AFTER).encode()),
-        (b"cache-control", b"no-store"),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+_BUSY = JSONResponse(
+    {"detail": "the server is busy; try again shortly"},
+    status_code=503,
+    headers={"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"},
+)

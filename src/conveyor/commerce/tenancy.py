@@ -77,9 +77,9 @@ class Ownership:
         """A guard checking that each named payload field (an id, or a list of ids) is the tenant's."""
 
         async def check(tenant: str, payload: Mapping[str, Any]) -> None:
-            named = {name: payload[name] for name in fields if payload.get(name) is not None}
+            named = {n: (owned, payload[n]) for n, owned in fields.items() if payload.get(n) is not None}
             if named:
-                await asyncio.to_thread(self._check, tenant, {n: (fields[n], v) for n, v in named.items()})
+                await asyncio.to_thread(self._check, tenant, named)
 
         return check
 
